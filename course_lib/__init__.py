@@ -1,0 +1,6 @@
+"""course_lib: the tested library behind the LLM-assisted recommendation course (兴趣分层).
+
+Modules follow the notebooks: data -> encode -> fuse -> rank -> tiers -> coldstart -> metrics/evaluate.
+"""
+
+__version__ = "0.1.0"
