@@ -1,0 +1,31 @@
+"""Datasets for the course: the synthetic shop (with ground truth) and MovieLens-100k, plus splits.
+
+Not feature code: this package turns files into a validated ``Dataset`` and nothing more.
+"""
+from .dataset import Dataset, parse_timestamps
+from .io import DataError, read_table
+from .movielens import load_movielens_100k
+from .shop import ShopConfig, load_shop
+from .splits import Split, leave_last_n, split_by_time, split_per_user
+
+DATASETS = ("shop", "movielens-100k")
+
+
+def load_dataset(name: str = "shop", root=None) -> Dataset:
+    """Load a dataset by name: ``"shop"`` or ``"movielens-100k"``; ``root`` is its folder."""
+    key = str(name).strip().lower()
+    if key == "shop":
+        return load_shop(root)
+    if key in ("movielens-100k", "ml-100k", "movielens"):
+        if root is None:
+            from .movielens import default_root
+
+            root = default_root()
+        return load_movielens_100k(root)
+    raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
+
+
+__all__ = [
+    "DATASETS", "DataError", "Dataset", "ShopConfig", "Split", "leave_last_n", "load_dataset",
+    "load_movielens_100k", "load_shop", "parse_timestamps", "read_table", "split_by_time", "split_per_user",
+]

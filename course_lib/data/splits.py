@@ -1,0 +1,82 @@
+"""Train/test splits of an interaction log: per-user chronological, global time cut, leave-last-n.
+
+Not evaluation (see ``evaluate.py``). All splits keep time order, because a random split lets the model see a
+user's future and inflates every metric.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from .. import constants as C
+
+
+@dataclass
+class Split:
+    """A train and a test log; ``describe()`` gives their sizes."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+
+    def describe(self) -> pd.DataFrame:
+        rows = {}
+        for name, df in (("train", self.train), ("test", self.test)):
+            rows[name] = {"interactions": len(df), "users": df[C.USER].nunique(), "items": df[C.ITEM].nunique()}
+        return pd.DataFrame(rows).T
+
+
+def _check(interactions: pd.DataFrame) -> pd.DataFrame:
+    missing = [c for c in (C.USER, C.ITEM, C.TIMESTAMP) if c not in interactions.columns]
+    if missing:
+        raise ValueError(f"interactions are missing column(s) {missing}; found {list(interactions.columns)}")
+    # stable sort: ties in time keep their file order, so splits are reproducible
+    order = np.lexsort((np.arange(len(interactions)), interactions[C.TIMESTAMP].to_numpy()))
+    return interactions.iloc[order]
+
+
+def split_per_user(interactions: pd.DataFrame, test_frac: float = 0.2) -> Split:
+    """Each user's last ``floor(n * test_frac)`` interactions (in time) go to test, the rest to train.
+
+    A user with too few interactions for one test event (``n * test_frac < 1``; e.g. a single interaction)
+    stays wholly in train: nothing of theirs is tested, and they are not made cold.
+    """
+    if not 0 < test_frac < 1:
+        raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
+    df = _check(interactions)
+    rank_from_end = df.groupby(C.USER, sort=False).cumcount(ascending=False).to_numpy()
+    n = df.groupby(C.USER, sort=False)[C.USER].transform("size").to_numpy()
+    n_test = np.floor(n * test_frac + 1e-9).astype(int)
+    is_test = rank_from_end < n_test
+    return Split(df[~is_test].sort_index(), df[is_test].sort_index())
+
+
+def leave_last_n(interactions: pd.DataFrame, n: int = 1) -> Split:
+    """Each user's last ``n`` interactions go to test; users with ``n`` or fewer stay wholly in train."""
+    if int(n) != n or n < 1:
+        raise ValueError(f"n must be a positive integer, got {n!r}")
+    df = _check(interactions)
+    rank_from_end = df.groupby(C.USER, sort=False).cumcount(ascending=False).to_numpy()
+    size = df.groupby(C.USER, sort=False)[C.USER].transform("size").to_numpy()
+    is_test = (rank_from_end < n) & (size > n)
+    return Split(df[~is_test].sort_index(), df[is_test].sort_index())
+
+
+def split_by_time(interactions: pd.DataFrame, cut=None, test_frac: float | None = None) -> Split:
+    """One global cut: events strictly before ``cut`` train, the rest test.
+
+    Give ``cut`` (a timestamp or date string) or ``test_frac`` (the cut is the time quantile that leaves about
+    that share of events in test). Users first seen after the cut are cold in test, as in production.
+    """
+    if (cut is None) == (test_frac is None):
+        raise ValueError("give exactly one of cut= (a timestamp) or test_frac= (a fraction in (0, 1))")
+    df = _check(interactions)
+    ts = df[C.TIMESTAMP]
+    if test_frac is not None:
+        if not 0 < test_frac < 1:
+            raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
+        cut = ts.quantile(1 - test_frac, interpolation="higher")
+    cut = pd.Timestamp(cut)
+    is_test = (ts >= cut).to_numpy()
+    return Split(df[~is_test].sort_index(), df[is_test].sort_index())
