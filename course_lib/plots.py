@@ -1,0 +1,94 @@
+"""Figures for the notebooks: each function makes its own ``fig, ax`` and returns the figure.
+
+Not analysis: functions here only draw what they are given; numbers come from the stage modules.
+"""
+from __future__ import annotations
+
+import textwrap
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from . import constants as C
+
+
+def plot_long_tail(ds):
+    """Interactions per user and per item, sorted, on a log scale: the long tails of a real shop."""
+    per_user = ds.interactions.groupby(C.USER).size().reindex(ds.users[C.USER], fill_value=0)
+    per_item = ds.interactions.groupby(C.ITEM).size().reindex(ds.items[C.ITEM], fill_value=0)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=80)
+    for ax, counts, what in ((axes[0], per_user, "users"), (axes[1], per_item, "items")):
+        v = np.sort(counts.to_numpy())[::-1]
+        ax.plot(np.arange(1, len(v) + 1), np.maximum(v, 0.8), lw=2)
+        ax.set_yscale("log")
+        ax.set_xlabel(f"{what}, most active first")
+        ax.set_ylabel("interactions (log)")
+        zero = int((v == 0).sum())
+        ax.set_title(f"{what}: median {np.median(v):.0f}, max {v.max()}, {zero} with none")
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_category_mix(ds):
+    """Share of items and of interactions per category, side by side."""
+    items = ds.items[C.CATEGORY].value_counts(normalize=True)
+    cat_of = ds.items.set_index(C.ITEM)[C.CATEGORY]
+    inter = ds.interactions[C.ITEM].map(cat_of).value_counts(normalize=True)
+    df = pd.DataFrame({"items": items, "interactions": inter}).fillna(0).sort_values("items")
+    fig, ax = plt.subplots(figsize=(7, 0.28 * len(df) + 1.2), dpi=80)
+    y = np.arange(len(df))
+    ax.barh(y - 0.2, df["items"], height=0.4, label="share of items")
+    ax.barh(y + 0.2, df["interactions"], height=0.4, label="share of interactions")
+    ax.set_yticks(y, df.index)
+    ax.set_xlabel("share")
+    ax.legend(loc="lower right")
+    ax.set_title("Category mix")
+    fig.tight_layout()
+    return fig
+
+
+def show_items(ds, item_ids, ncols: int = 4, width: int = 34, scores=None):
+    """A grid of item images with their title and wrapped description (text only when there are no images)."""
+    item_ids = list(item_ids)
+    nrows = max(1, int(np.ceil(len(item_ids) / ncols)))
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), dpi=80, squeeze=False)
+    lookup = ds.items.set_index(C.ITEM)
+    for ax in axes.ravel():
+        ax.axis("off")
+    for k, (ax, item_id) in enumerate(zip(axes.ravel(), item_ids)):
+        row = lookup.loc[item_id]
+        if ds.has_images:
+            ax.imshow(np.asarray(ds.image(item_id)))
+        head = f"{row[C.TITLE]}" + (f"  ({scores[k]:.2f})" if scores is not None else "")
+        body = textwrap.fill(str(row[C.DESCRIPTION]), width)
+        body = "\n".join(body.splitlines()[:4])
+        if ds.has_images:
+            ax.set_title(head + "\n" + body, fontsize=6.5, loc="left")
+        else:
+            ax.text(0, 1, head + "\n" + body, fontsize=7, va="top", wrap=True)
+    fig.tight_layout()
+    return fig
+
+
+def plot_user_timeline(ds, user_id, color_by: str = C.CATEGORY, labels: pd.Series | None = None):
+    """One user's interactions over time, one row per ``color_by`` value (or per given ``labels``)."""
+    hist = ds.interactions[ds.interactions[C.USER] == user_id]
+    if hist.empty:
+        raise ValueError(f"user {user_id!r} has no interactions; pick a warm user (ds.interactions.user_id)")
+    hist = hist.merge(ds.items[[C.ITEM, color_by]], on=C.ITEM, how="left").sort_values(C.TIMESTAMP)
+    groups = labels.to_numpy() if labels is not None else hist[color_by].to_numpy()
+    names = list(pd.unique(groups))
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(names) + 1.4), dpi=80)
+    cmap = plt.get_cmap("tab10" if len(names) <= 10 else "tab20")
+    sizes = 12 * hist[C.WEIGHT].to_numpy() if C.WEIGHT in hist else 20
+    for i, name in enumerate(names):
+        sel = groups == name
+        ax.scatter(hist[C.TIMESTAMP].to_numpy()[sel], np.full(sel.sum(), i), s=np.asarray(sizes)[sel] if np.ndim(sizes) else sizes,
+                   color=cmap(i % cmap.N), alpha=0.8)
+    ax.set_yticks(range(len(names)), names)
+    ax.set_title(f"user {user_id}: {len(hist)} interactions (dot size = event weight)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
