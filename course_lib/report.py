@@ -14,6 +14,12 @@ KERNEL_NAME = "course-kit"  # registered into .venv by `make`; falls back to "py
 HEADLESS = {"INTERACTIVE": False}  # injected into every headless run
 
 
+def _headless_env() -> None:
+    """Kernels inherit this process's environment: offline models, no progress bars in stored outputs."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ["COURSE_PROGRESS"] = "0"
+
+
 def list_notebooks(folder: str | Path = NOTEBOOK_DIR) -> list[Path]:
     """The course notebooks in order: ``NN_name.ipynb`` files of ``folder``."""
     found = sorted(Path(folder).glob("[0-9][0-9]_*.ipynb"))
@@ -42,7 +48,7 @@ def execute(src: str | Path, dest: str | Path, parameters: dict | None = None, t
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     params = {**HEADLESS, **(parameters or {})}
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    _headless_env()
     return pm.execute_notebook(
         str(src), str(dest), parameters=params, kernel_name=kernel_name(), cwd=str(src.parent),
         progress_bar=False, execution_timeout=timeout, report_mode=False,
@@ -85,6 +91,7 @@ def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int
     import nbformat
     from nbclient import NotebookClient
 
+    _headless_env()
     for nb_path in list_notebooks(folder):
         if names and nb_path.stem not in names:
             continue

@@ -13,6 +13,8 @@ from pathlib import Path  # noqa: E402
 import pytest  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+# the cache the whole run shares (make test points it at .cache/test): notebook tests encode the shop once
+SHARED_CACHE = os.environ.get("COURSE_CACHE_DIR")
 
 
 @pytest.fixture(scope="session")
@@ -23,9 +25,13 @@ def shop():
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    """No test writes to the learner's real cache folder."""
-    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+def _isolated_cache(request, tmp_path, tmp_path_factory, monkeypatch):
+    """Unit tests get a private cache; notebook tests share one per run (never the learner's own folder)."""
+    if request.node.get_closest_marker("notebook"):
+        shared = SHARED_CACHE or str(tmp_path_factory.getbasetemp() / "shared-cache")
+        monkeypatch.setenv("COURSE_CACHE_DIR", shared)
+    else:
+        monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture()

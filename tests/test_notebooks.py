@@ -17,6 +17,8 @@ FIXTURE = Path(__file__).parent / "fixtures" / "ml-100k-tiny"
 # small parameters per notebook for CI; notebooks not listed run with their defaults
 SMALL = {
     "00_welcome": {"N_ITEMS_SHOWN": 4},
+    "01_encoding": {"N_ITEMS": 240, "N_TIMING": 8},
+    "02_fusion": {"ALPHAS": [0.0, 0.5, 1.0], "IMAGE_SIZE": 64, "PCA_DIM": 32},
 }
 
 
@@ -25,6 +27,7 @@ def _errors(nb):
 
 
 @pytest.mark.slow
+@pytest.mark.notebook
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_headless(path, tmp_path):
     out = tmp_path / path.name
@@ -36,6 +39,7 @@ def test_notebook_runs_headless(path, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.notebook
 def test_welcome_runs_on_movielens_files(tmp_path):
     data = tmp_path / "ml"
     shutil.copytree(FIXTURE, data)
