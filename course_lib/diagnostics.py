@@ -9,8 +9,11 @@ import numpy as np
 import pandas as pd
 
 
-def neighbour_precision(vectors, labels, k: int = 10) -> float:
-    """Mean over items of the share of their ``k`` nearest neighbours (cosine, itself excluded) with the same label."""
+def neighbour_precision(vectors, labels, k: int = 10, per_item: bool = False):
+    """Mean over items of the share of their ``k`` nearest neighbours (cosine, itself excluded) with the same label.
+
+    ``per_item=True`` returns the share for each item instead of the mean (to break it down by group).
+    """
     from .rank import top_k
 
     labels = np.asarray(labels)
@@ -20,7 +23,8 @@ def neighbour_precision(vectors, labels, k: int = 10) -> float:
     if not 1 <= k < n:
         raise ValueError(f"k must be in [1, {n - 1}], got {k}")
     _, idx = top_k(vectors, vectors, k, exclude=[[i] for i in range(n)])
-    return float((labels[idx] == labels[:, None]).mean())
+    shares = (labels[idx] == labels[:, None]).mean(axis=1)
+    return shares if per_item else float(shares.mean())
 
 
 def pair_cosines(vectors, labels, n_pairs: int = 2000, seed: int = 0) -> pd.DataFrame:
@@ -64,3 +68,37 @@ def keyword_vs_semantic(encoder, texts, labels, queries: dict) -> pd.DataFrame:
         rows.append({"label": label, "query": word, "items": n, "keyword recall": (kw & rel).sum() / n,
                      "semantic R-precision": rel[idx[0]].mean()})
     return pd.DataFrame(rows).set_index("label")
+
+
+def pooling_report(vectors: dict, labels, groups, k: int = 10, n_pairs: int = 3000, seed: int = 0,
+                   threshold: float = 0.5) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Compare embeddings (e.g. one per pooling) on the same items.
+
+    ``labels`` (e.g. subcategory) scores neighbour precision@k; ``groups`` (e.g. category) defines unrelated
+    pairs (different group). Returns ``(table, pairs)``: one row per embedding, and the sampled pair cosines.
+    """
+    rows, pairs = [], []
+    for name, v in vectors.items():
+        pc = pair_cosines(v, groups, n_pairs=n_pairs, seed=seed).assign(embedding=name)
+        diff = pc.loc[pc["pair"] == "different", "cosine"]
+        same = pc.loc[pc["pair"] == "same", "cosine"]
+        rows.append({
+            "embedding": name,
+            f"neighbour precision@{k}": round(neighbour_precision(v, labels, k), 3),
+            "mean cos, unrelated pairs": round(float(diff.mean()), 3),
+            "mean cos, same-group pairs": round(float(same.mean()), 3),
+            f"unrelated pairs with cos >= {threshold}": round(float((diff >= threshold).mean()), 3),
+        })
+        pairs.append(pc)
+    return pd.DataFrame(rows).set_index("embedding"), pd.concat(pairs, ignore_index=True)
+
+
+def interest_precision(user_vecs, item_vecs, user_interests, item_labels, k: int = 10) -> float:
+    """Share of each user's top-k items whose label is one of the user's true interests, averaged over users."""
+    from .rank import top_k
+
+    if len(user_vecs) != len(user_interests):
+        raise ValueError(f"got {len(user_vecs)} user vectors but {len(user_interests)} interest sets")
+    item_labels = np.asarray(item_labels)
+    _, idx = top_k(user_vecs, item_vecs, k)
+    return float(np.mean([np.isin(item_labels[row], list(s)).mean() for row, s in zip(idx, user_interests)]))

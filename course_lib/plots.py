@@ -92,3 +92,38 @@ def plot_user_timeline(ds, user_id, color_by: str = C.CATEGORY, labels: pd.Serie
     fig.autofmt_xdate()
     fig.tight_layout()
     return fig
+
+
+def plot_cosine_hist(pairs: pd.DataFrame, threshold: float | None = 0.5, by: str = "embedding"):
+    """Histograms of pair cosines, one panel per ``by`` value, same vs different pairs, with a threshold line."""
+    names = list(pd.unique(pairs[by]))
+    fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 2.8), dpi=80, sharey=True, squeeze=False)
+    bins = np.linspace(-0.3, 1.0, 53)
+    for ax, name in zip(axes[0], names):
+        sub = pairs[pairs[by] == name]
+        for kind, colour in (("different", "tab:blue"), ("same", "tab:orange")):
+            ax.hist(sub.loc[sub["pair"] == kind, "cosine"], bins=bins, alpha=0.6, density=True, color=colour,
+                    label=f"{kind} group")
+        if threshold is not None:
+            ax.axvline(threshold, color="k", ls="--", lw=1, label=f"cos = {threshold}")
+        ax.set_title(str(name))
+        ax.set_xlabel("cosine")
+    axes[0][0].set_ylabel("density")
+    axes[0][-1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_sweep(df: pd.DataFrame, x: str, ys: list[str], title: str = ""):
+    """Lines of one or more metrics against a swept parameter; the best value of each is marked."""
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
+    for y in ys:
+        ax.plot(df[x], df[y], marker="o", label=y)
+        best = df[y].idxmax()
+        ax.scatter([df.loc[best, x]], [df.loc[best, y]], s=120, facecolors="none", edgecolors="k")
+    ax.set_xlabel(x)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig

@@ -54,3 +54,40 @@ def test_welcome_solutions_pass(shop, capsys):
     assert exercises.check("share", answers["top1pct_share"], expected["top1pct_share"], tol=1e-9)
     # and the reference itself is sane on the shop
     assert 0 < expected["top1pct_share"] < 0.5 and expected["few"] > 100
+
+
+@pytest.mark.slow
+def test_encoding_solutions_pass(shop, tiny_bert):
+    import pandas as pd
+
+    from course_lib.diagnostics import pooling_report
+    from course_lib.encode import TextEncoder
+
+    s = load_solution("s01_encoding")
+    items = shop.items.head(120)
+    vecs = {p: TextEncoder(tiny_bert, pooling=p, cache=False).encode(items["text"].tolist()) for p in ("mean", "cls")}
+    table, pairs = pooling_report(vecs, items["subcategory"], items["category"], k=5, n_pairs=300)
+    assert s.best_pooling(table, k=5) == table["neighbour precision@5"].idxmax()
+    # mean pooling by hand agrees with the real encoder
+    enc = TextEncoder(cache=False)
+    assert exercises.check("by hand", s.mean_pool_by_hand(enc, "I like smartwatches."), 1.0, tol=1e-4)
+    unrelated = pairs[(pairs["embedding"] == "cls") & (pairs["pair"] == "different")]["cosine"]
+    assert s.share_above(pairs, "cls") == pytest.approx(float((unrelated >= 0.5).mean()))
+    assert isinstance(table, pd.DataFrame)
+
+
+def test_fusion_solutions_pass():
+    import numpy as np
+    import pandas as pd
+
+    from course_lib.fuse import fuse_text_image
+
+    s = load_solution("s02_fusion")
+    rng = np.random.default_rng(0)
+    t, i = rng.normal(size=(4, 6)), rng.normal(size=(4, 9))
+    f = fuse_text_image(t, i, 0.3)
+    assert exercises.check("cos", s.weighted_cos(t, i), float(f[0] @ f[1]), tol=1e-5)
+    sweep = pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "validation recall@10 (concat)": [0.1, 0.3, 0.2]})
+    assert s.best_alpha(sweep) == 0.5
+    table = pd.DataFrame({"colour not in text": [0.3, 0.9]}, index=["CNN picture", "histogram picture"])
+    assert s.colour_winner(table) == "histogram picture"

@@ -309,6 +309,11 @@ def load_shop(root: str | Path | None = None) -> Dataset:
     return Dataset("shop", items, users, inter, truth=truth, user_truth=user_truth, root=root)
 
 
+def label_queries() -> dict:
+    """Each subcategory's everyday name ("smartwatch", "running shoes"): the words a keyword search would use."""
+    return {sub: spec["literal"][0] for sub, spec in SUBCATEGORIES.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_lib.data", description=__doc__)
     p.add_argument("--out", default=str(default_root()), help="folder to write (default: data/shop)")
