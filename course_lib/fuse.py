@@ -116,3 +116,15 @@ def fuse_by_projection(text, image, alpha: float = 0.5, dim: int = 128, seed: in
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
     t, i = pca_project(text, dim, seed=seed), pca_project(image, dim, seed=seed)
     return l2_normalize(alpha * t + (1 - alpha) * i, "fused vectors")
+
+
+def text_only_query(text_vecs, image_dim: int) -> np.ndarray:
+    """Put text-only queries (e.g. self-descriptions) into a text+image space built by :func:`fuse_text_image`.
+
+    A description has no picture, so its image block is zero: its cosine with a fused item is then proportional to
+    the text cosine alone (times ``sqrt(alpha)``), which ranks items exactly as text-only search would.
+    """
+    t = l2_normalize(text_vecs, "text_vecs")
+    if image_dim < 0:
+        raise ValueError(f"image_dim must be >= 0, got {image_dim}")
+    return np.concatenate([t, np.zeros((len(t), image_dim), dtype=np.float32)], axis=1)

@@ -1,7 +1,11 @@
-"""Ranking metrics for recommendation lists, written out to be read: each docstring gives its formula.
+"""Ranking and beyond-accuracy metrics for recommendation lists, written out to be read.
 
-Not a harness (see ``evaluate``): functions take lists and relevant sets and return numbers.
-Edge-case policy: users with no relevant items are excluded from the mean, and counted in ``n_excluded``.
+Not a harness (see ``evaluate``): functions take lists, relevant sets and scores and return numbers. Each docstring
+gives the formula. Edge-case policy: users with no relevant item are excluded from the mean and counted in
+``n_excluded``; if no user is left, a ``ValueError`` says so (never a silent NaN).
+
+Notation: ``L_u`` the top-k list of user u, ``R_u`` the user's relevant (held-out) items, ``rank(i)`` the 1-based
+position of item i in ``L_u``.
 """
 from __future__ import annotations
 
@@ -16,9 +20,45 @@ class MetricResult:
     value: float  # mean over users with at least one relevant item
     n_users: int  # users averaged over
     n_excluded: int  # users skipped because they had no relevant item
+    per_user: np.ndarray | None = None  # the values averaged, one per included user
 
     def __float__(self) -> float:
         return self.value
+
+
+# ---- per-user formulas (top = the first k items of the list, rel = set of relevant items) ---------------------
+def _precision(top, rel, k):
+    return len(set(top) & rel) / k
+
+
+def _recall(top, rel, k):
+    return len(set(top) & rel) / len(rel)
+
+
+def _hit(top, rel, k):
+    return float(bool(set(top) & rel))
+
+
+def _rr(top, rel, k):
+    for r, i in enumerate(top, 1):
+        if i in rel:
+            return 1.0 / r
+    return 0.0
+
+
+def _ap(top, rel, k):
+    hits, total = 0, 0.0
+    for r, i in enumerate(top, 1):
+        if i in rel:
+            hits += 1
+            total += hits / r
+    return total / min(len(rel), k)
+
+
+def _ndcg(top, rel, k):
+    dcg = sum(1.0 / np.log2(r + 1) for r, i in enumerate(top, 1) if i in rel)
+    ideal = sum(1.0 / np.log2(r + 1) for r in range(1, min(len(rel), k) + 1))
+    return dcg / ideal
 
 
 def _per_user(recommended: Sequence[Sequence], relevant: Sequence[Iterable], k: int, fn) -> MetricResult:
@@ -32,22 +72,133 @@ def _per_user(recommended: Sequence[Sequence], relevant: Sequence[Iterable], k: 
         if not rel:
             excluded += 1
             continue
-        top = [r for r in list(rec)[:k]]
-        vals.append(fn(top, rel))
+        top = [i for i in list(rec)[:k] if i is not None and i != -1]  # -1 pads lists shorter than k
+        vals.append(fn(top, rel, k))
     if not vals:
         raise ValueError(f"none of the {excluded} users has a relevant item: nothing to average "
                          "(check that the test split is not empty and uses the same item ids)")
-    return MetricResult(float(np.mean(vals)), len(vals), excluded)
+    arr = np.asarray(vals, dtype=float)
+    return MetricResult(float(arr.mean()), len(arr), excluded, arr)
 
 
 def precision_at_k(recommended, relevant, k: int) -> MetricResult:
-    """precision@k = |top-k ∩ relevant| / k, averaged over users (a list shorter than k still divides by k)."""
-    return _per_user(recommended, relevant, k, lambda top, rel: len(set(top) & rel) / k)
+    """precision@k = |L_u ∩ R_u| / k (a list shorter than k still divides by k)."""
+    return _per_user(recommended, relevant, k, _precision)
 
 
 def recall_at_k(recommended, relevant, k: int) -> MetricResult:
-    """recall@k = |top-k ∩ relevant| / |relevant|: relevant items *of this user*, not the catalogue size.
+    """recall@k = |L_u ∩ R_u| / |R_u|: the user's relevant items, not the catalogue size.
 
-    The article divides by the number of all items, which makes recall shrink as the shop grows.
+    The article divides by the number of all items, which makes recall shrink as the shop grows and is no recall.
     """
-    return _per_user(recommended, relevant, k, lambda top, rel: len(set(top) & rel) / len(rel))
+    return _per_user(recommended, relevant, k, _recall)
+
+
+def hit_rate_at_k(recommended, relevant, k: int) -> MetricResult:
+    """hit-rate@k = 1 if L_u ∩ R_u is non-empty, else 0."""
+    return _per_user(recommended, relevant, k, _hit)
+
+
+def mrr_at_k(recommended, relevant, k: int) -> MetricResult:
+    """MRR@k = 1 / rank of the first relevant item in L_u (0 if none in the top k)."""
+    return _per_user(recommended, relevant, k, _rr)
+
+
+def map_at_k(recommended, relevant, k: int) -> MetricResult:
+    """AP@k = (1 / min(|R_u|, k)) · Σ_{r ≤ k, L_u[r] ∈ R_u} precision@r;  MAP@k is its mean over users."""
+    return _per_user(recommended, relevant, k, _ap)
+
+
+def ndcg_at_k(recommended, relevant, k: int) -> MetricResult:
+    """NDCG@k = DCG / IDCG with binary gains: DCG = Σ_{r ≤ k, L_u[r] ∈ R_u} 1 / log2(r + 1),
+    IDCG = Σ_{r ≤ min(|R_u|, k)} 1 / log2(r + 1) (all relevant items ranked first)."""
+    return _per_user(recommended, relevant, k, _ndcg)
+
+
+RANKING_METRICS = {
+    "precision": precision_at_k, "recall": recall_at_k, "ndcg": ndcg_at_k,
+    "map": map_at_k, "mrr": mrr_at_k, "hit_rate": hit_rate_at_k,
+}
+
+
+def auc_per_user(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequence[Iterable] | None = None) -> np.ndarray:
+    """AUC of each user (see :func:`auc`), ``NaN`` where it is undefined (no relevant or no non-relevant item)."""
+    from scipy.stats import rankdata
+
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) != len(relevant):
+        raise ValueError(f"got {len(scores)} score rows but {len(relevant)} relevant sets")
+    out = np.full(len(scores), np.nan)
+    for u, rel in enumerate(relevant):
+        keep = np.ones(scores.shape[1], dtype=bool)
+        if exclude is not None:
+            keep[list(exclude[u])] = False
+        pos = np.zeros(scores.shape[1], dtype=bool)
+        pos[[i for i in rel if keep[i]]] = True
+        s, p = scores[u, keep], pos[keep]
+        n_pos, n_neg = int(p.sum()), int((~p).sum())
+        if n_pos == 0 or n_neg == 0:
+            continue
+        if not np.isfinite(s).all():
+            raise ValueError(f"user row {u} has non-finite scores; AUC needs a finite score for every item")
+        ranks = rankdata(s)
+        out[u] = (ranks[p].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return out
+
+
+def auc(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequence[Iterable] | None = None) -> MetricResult:
+    """AUC per user = P(score of a random relevant item > score of a random non-relevant one), ties count ½.
+
+    ``scores`` is ``(n_users, n_items)``; items in ``exclude`` (e.g. seen in training) are left out of both groups.
+    Computed from ranks (Mann-Whitney U): AUC = (Σ ranks of positives − n_pos(n_pos + 1)/2) / (n_pos · n_neg).
+    Users with no relevant item, or with nothing but relevant items, are excluded.
+    """
+    per = auc_per_user(scores, relevant, exclude)
+    ok = ~np.isnan(per)
+    if not ok.any():
+        raise ValueError(f"none of the {len(per)} users has both relevant and non-relevant items")
+    return MetricResult(float(per[ok].mean()), int(ok.sum()), int((~ok).sum()), per[ok])
+
+
+# ---- beyond accuracy ---------------------------------------------------------------------------------------
+def catalogue_coverage(recommended: Sequence[Sequence], n_items: int) -> float:
+    """coverage = |∪_u L_u| / n_items: the share of the catalogue that appears in at least one list."""
+    if n_items <= 0:
+        raise ValueError(f"n_items must be positive, got {n_items}")
+    seen = {i for rec in recommended for i in rec if i is not None and i != -1}
+    return len(seen) / n_items
+
+
+def intra_list_diversity(recommended: Sequence[Sequence], item_vecs: np.ndarray) -> float:
+    """ILD = mean over users of the mean pairwise (1 − cos) between the items of L_u (lists of ≥ 2 items)."""
+    v = np.asarray(item_vecs, dtype=float)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    vals = []
+    for rec in recommended:
+        idx = [i for i in rec if i is not None and i != -1]
+        if len(idx) < 2:
+            continue
+        m = v[idx] @ v[idx].T
+        n = len(idx)
+        vals.append((n * n - m.sum()) / (n * (n - 1)))  # off-diagonal mean of 1 - cos (diagonal is 1 - 1 = 0)
+    if not vals:
+        raise ValueError("no list has two or more items: diversity is undefined")
+    return float(np.mean(vals))
+
+
+def novelty(recommended: Sequence[Sequence], item_popularity: np.ndarray, n_users: int) -> float:
+    """novelty = mean over recommended items of −log2 p(i), p(i) = (users who had i in training + 1) / (n_users + 1).
+
+    Popular items carry little information (low novelty); long-tail items more. The +1 keeps unseen items finite.
+    """
+    pop = np.asarray(item_popularity, dtype=float)
+    p = (pop + 1) / (n_users + 1)
+    vals = [-np.log2(p[i]) for rec in recommended for i in rec if i is not None and i != -1]
+    if not vals:
+        raise ValueError("all lists are empty: novelty is undefined")
+    return float(np.mean(vals))
+
+
+def article_recall(recommended: Sequence, true_items: Sequence, n_catalogue: int) -> float:
+    """The article's formula, kept to compare: relevant items recommended / *all items in the catalogue*."""
+    return len(set(recommended) & set(true_items)) / n_catalogue

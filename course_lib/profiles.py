@@ -54,3 +54,28 @@ def seen_items(interactions: pd.DataFrame, index: dict, users) -> list[list[int]
     """For each user, the item rows they interacted with (to hide them from their list)."""
     groups = interactions.groupby(C.USER)[C.ITEM].agg(list)
     return [[index[i] for i in groups.get(u, [])] for u in users]
+
+
+def description_profiles(users: pd.DataFrame, encoder) -> dict:
+    """``user_id -> vector`` of each non-empty self-description, encoded with ``encoder`` (empty ones are skipped)."""
+    described = users[users[C.DESCRIPTION].fillna("").str.strip() != ""]
+    vecs = encoder.encode(described[C.DESCRIPTION].tolist())
+    return dict(zip(described[C.USER], vecs))
+
+
+def blend_profiles(history: np.ndarray, description: np.ndarray, n_interactions, k: float = 5.0) -> np.ndarray:
+    """Trust history more as it grows: ``w = n / (n + k)``; profile = w · history + (1 − w) · description.
+
+    Both inputs are normalised first; a user with 0 interactions gets the description, one with many gets
+    mostly history. ``k`` is the number of interactions at which both count equally.
+    """
+    if not k > 0:
+        raise ValueError(f"k must be > 0, got {k}")
+    h = np.asarray(history, dtype=np.float32)
+    d = np.asarray(description, dtype=np.float32)
+    n = np.asarray(n_interactions, dtype=np.float32).reshape(-1, 1)
+    if (n < 0).any():
+        raise ValueError("n_interactions must be >= 0")
+    norm = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
+    w = n / (n + k)
+    return (w * norm(h) + (1 - w) * norm(d)).astype(np.float32)

@@ -87,6 +87,94 @@ def top_k(query_vecs, item_vecs, k: int, exclude: Sequence | None = None, candid
     return out_s, out_i
 
 
+def top_k_scores(scores, k: int, exclude: Sequence | None = None, candidates: Sequence[int] | None = None,
+                 chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`top_k`, for a ready ``(n_users, n_items)`` score matrix (collaborative filtering, hybrids).
+
+    Same masks, same padding with ``-1`` / ``-inf``; NaN scores are refused.
+    """
+    import torch
+
+    s_all = np.asarray(scores, dtype=np.float32)
+    if s_all.ndim != 2:
+        raise ValueError(f"scores must be 2-D (users, items), got shape {s_all.shape}")
+    if np.isnan(s_all).any():
+        raise ValueError(f"scores contain NaN in row(s) {np.flatnonzero(np.isnan(s_all).any(1))[:5].tolist()}")
+    if int(k) != k or k <= 0:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    n, m = s_all.shape
+    if exclude is not None:
+        n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
+        if n_ex != n:
+            raise ValueError(f"exclude must have one entry per user ({n}), got {n_ex}")
+    allowed = None
+    if candidates is not None:
+        cand = np.unique(np.asarray(candidates, dtype=np.int64))
+        if len(cand) == 0 or cand.min() < 0 or cand.max() >= m:
+            raise ValueError(f"candidates must be a non-empty set of item indices in [0, {m})")
+        allowed = np.zeros(m, dtype=bool)
+        allowed[cand] = True
+        k = min(k, len(cand))
+    k = int(min(k, m))
+    out_s = np.empty((n, k), dtype=np.float32)
+    out_i = np.empty((n, k), dtype=np.int64)
+    for start in range(0, n, chunk_size):
+        stop = min(start + chunk_size, n)
+        block = s_all[start:stop].copy()
+        if allowed is not None:
+            block[:, ~allowed] = -np.inf
+        if exclude is not None:
+            rows, cols = _exclusions(exclude, start, stop, None)
+            block[rows, cols] = -np.inf
+        v, i = torch.topk(torch.from_numpy(block), k, dim=1)
+        v, i = v.numpy(), i.numpy()
+        i[~np.isfinite(v)] = -1
+        out_s[start:stop], out_i[start:stop] = v, i
+    return out_s, out_i
+
+
+def above_threshold(query_vecs, item_vecs, threshold: float = 0.5) -> list[np.ndarray]:
+    """The article's recipe, for teaching only: every item with cosine >= ``threshold``, in item order.
+
+    How many items pass depends on the model and the pooling, not on the user: see notebooks 03 and 05.
+    """
+    q = np.asarray(query_vecs, dtype=np.float32)
+    v = np.asarray(item_vecs, dtype=np.float32)
+    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    return [np.flatnonzero(row >= threshold) for row in q @ v.T]
+
+
+def ann_index(item_vecs, m: int = 32, ef_search: int = 64):
+    """An approximate nearest-neighbour index (faiss HNSW, inner product on normalised vectors).
+
+    Needs ``pip install faiss-cpu``; returns an object with ``search(query_vecs, k) -> (scores, indices)``.
+    """
+    try:
+        import faiss
+    except ImportError:
+        raise ImportError("the ANN path needs faiss: pip install faiss-cpu (exact top_k needs nothing)") from None
+    v = np.ascontiguousarray(np.asarray(item_vecs, dtype=np.float32))
+    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    index = faiss.IndexHNSWFlat(v.shape[1], m, faiss.METRIC_INNER_PRODUCT)
+    index.hnsw.efSearch = ef_search
+    index.add(v)
+
+    class _Index:
+        def search(self, query_vecs, k):
+            q = np.ascontiguousarray(np.asarray(query_vecs, dtype=np.float32))
+            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            return index.search(q, int(k))
+
+    return _Index()
+
+
+def recall_vs_exact(approx_indices, exact_indices) -> float:
+    """Share of the exact top-k that the approximate top-k also returns (ANN recall@k)."""
+    a, e = np.asarray(approx_indices), np.asarray(exact_indices)
+    return float(np.mean([len(set(x) & set(y)) / len(y) for x, y in zip(a, e)]))
+
+
 def _exclusions(exclude, start: int, stop: int, pos):
     if hasattr(exclude, "tocsr"):  # scipy sparse
         sub = exclude.tocsr()[start:stop].tocoo()

@@ -97,7 +97,7 @@ def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int
             continue
         nb = nbformat.read(str(nb_path), as_version=4)
         t0 = time.perf_counter()
-        NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(),
+        NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), record_timing=False,
                        resources={"metadata": {"path": str(nb_path.parent)}}).execute()
         nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
         tmp = nb_path.with_suffix(".ipynb.tmp")

@@ -1,0 +1,89 @@
+"""Serving users and items with no history: self-descriptions, popularity fallbacks, content for new items.
+
+Not a new model: cold start reuses the encoders, profiles and rankers; this module decides what to use when
+history is missing, and measures how quality grows as a new user's first interactions arrive.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from . import constants as C
+from .metrics import ndcg_at_k, precision_at_k, recall_at_k
+from .profiles import blend_profiles, history_profiles, item_index
+from .rank import above_threshold, top_k, top_k_scores
+
+
+def threshold_counts(user_vecs, item_vecs, threshold: float = 0.5) -> pd.Series:
+    """How many items the article's ``sim >= threshold`` recipe returns for each user (0 = an empty page)."""
+    return pd.Series([len(x) for x in above_threshold(user_vecs, item_vecs, threshold)], name=f"items with cos >= {threshold}")
+
+
+def new_user_curve(interactions: pd.DataFrame, items: pd.DataFrame, item_vecs: np.ndarray, description_vecs: dict,
+                   ns=(0, 1, 3, 5, 10), k: int = 10, min_history: int = 20, blend_k: float = 5.0) -> pd.DataFrame:
+    """Quality for a new user after their first ``n`` interactions, for each ``n`` in ``ns``.
+
+    Users with a description and at least ``min_history`` interactions play "new user": only their first ``n``
+    interactions are known, and every ``n`` is scored on the same items (those after the first ``max(ns)``).
+    Popularity is counted on all *other* users. Methods: popularity, description only, history only (n > 0),
+    and the blend ``n / (n + blend_k)`` history + the rest description.
+    """
+    ns = sorted(set(int(n) for n in ns))
+    if ns[0] < 0:
+        raise ValueError(f"ns must be >= 0, got {ns}")
+    per_user = interactions.groupby(C.USER).size()
+    users = [u for u in per_user[per_user >= max(min_history, max(ns) + 1)].index if u in description_vecs]
+    if not users:
+        raise ValueError(f"no user has a description and at least {min_history} interactions")
+    index = item_index(items)
+    log = interactions[interactions[C.USER].isin(users)].sort_values([C.USER, C.TIMESTAMP], kind="stable")
+    log = log.assign(order=log.groupby(C.USER).cumcount())
+    test = log[log["order"] >= max(ns)]
+    rel = test.groupby(C.USER)[C.ITEM].agg(lambda s: {index[i] for i in s}).reindex(users).tolist()
+    others = interactions[~interactions[C.USER].isin(users)]
+    pop = np.bincount(others[[C.USER, C.ITEM]].drop_duplicates()[C.ITEM].map(index), minlength=len(items))
+    desc = np.stack([description_vecs[u] for u in users])
+    rows = []
+    for n in ns:
+        known = log[log["order"] < n]
+        seen = known.groupby(C.USER)[C.ITEM].agg(lambda s: [index[i] for i in s]).reindex(users)
+        seen = [x if isinstance(x, list) else [] for x in seen]
+        lists = {"popularity": top_k_scores(np.tile(pop.astype(np.float32), (len(users), 1)), k, exclude=seen)[1],
+                 "description only": top_k(desc, item_vecs, k, exclude=seen)[1]}
+        if n > 0:
+            hist, _ = history_profiles(known, item_vecs, index, users=users)
+            lists["history only"] = top_k(hist, item_vecs, k, exclude=seen)[1]
+            lists["blend"] = top_k(blend_profiles(hist, desc, np.full(len(users), n), blend_k), item_vecs, k,
+                                   exclude=seen)[1]
+        else:
+            lists["blend"] = lists["description only"]
+        for method, idx in lists.items():
+            recs = [list(r) for r in idx]
+            rows.append({"n": n, "method": method, f"recall@{k}": recall_at_k(recs, rel, k).value,
+                         f"ndcg@{k}": ndcg_at_k(recs, rel, k).value, "users": len(users)})
+    return pd.DataFrame(rows)
+
+
+def cold_item_table(users: list, spaces: dict, items: pd.DataFrame, cold_items: list,
+                    truth: pd.DataFrame, user_truth: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+    """Rank only the cold items for existing users, in each vector space of ``spaces`` (name -> (profiles, items)).
+
+    Scored with the shop's ground truth: an item is relevant when its subcategory is one of the user's true
+    interests; "relevant and in the preferred colour" counts only users with a colour preference.
+    """
+    index = item_index(items)
+    cand = [index[i] for i in cold_items]
+    sub = items[C.SUBCATEGORY].to_numpy()
+    col = items[C.COLOUR].to_numpy()
+    interests = truth.groupby(C.USER)[C.INTEREST].agg(set).reindex(users)
+    pref = user_truth.set_index(C.USER)["colour_pref"].reindex(users).fillna("").to_numpy()
+    rel = [{i for i in cand if sub[i] in s} for s in interests]
+    rel_col = [{i for i in r if col[i] == p} if p else set() for r, p in zip(rel, pref)]
+    rows = []
+    for name, (prof, vecs) in spaces.items():
+        _, idx = top_k(prof, vecs, k, candidates=cand)
+        recs = [list(r) for r in idx]
+        rows.append({"space": name, f"precision@{k} (true interest)": precision_at_k(recs, rel, k).value,
+                     f"ndcg@{k} (true interest)": ndcg_at_k(recs, rel, k).value,
+                     f"precision@{k} (interest + preferred colour)": precision_at_k(recs, rel_col, k).value})
+    return pd.DataFrame(rows).set_index("space")
