@@ -127,3 +127,45 @@ def plot_sweep(df: pd.DataFrame, x: str, ys: list[str], title: str = ""):
     ax.set_title(title)
     fig.tight_layout()
     return fig
+
+
+def plot_metric_bars(table: pd.DataFrame, metric: str, title: str = ""):
+    """Horizontal bars of ``metric`` per method with the table's ``[lo, hi]`` interval as error bars."""
+    t = table.sort_values(metric)
+    fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(t) + 1.2), dpi=80)
+    err = None
+    if f"{metric} lo" in t:
+        err = np.vstack([t[metric] - t[f"{metric} lo"], t[f"{metric} hi"] - t[metric]])
+    ax.barh(range(len(t)), t[metric], xerr=err, color="tab:blue", alpha=0.8, capsize=3)
+    ax.set_yticks(range(len(t)), t.index)
+    ax.set_xlabel(metric + (" (bars: 95% bootstrap interval)" if err is not None else ""))
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig
+
+
+def plot_lines(df: pd.DataFrame, x: str, y: str, group: str, title: str = ""):
+    """One line per ``group`` value of ``y`` against ``x`` (e.g. quality against a new user's interactions)."""
+    fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
+    for name, g in df.groupby(group, sort=False):
+        ax.plot(g[x], g[y], marker="o", label=str(name))
+    ax.set_xlabel(x)
+    ax.set_ylabel(y)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_count_hist(counts: dict, xlabel: str, title: str = ""):
+    """Histograms of per-user counts (e.g. items passing a threshold), one panel per entry of ``counts``."""
+    fig, axes = plt.subplots(1, len(counts), figsize=(3.8 * len(counts), 2.8), dpi=80, squeeze=False)
+    for ax, (name, c) in zip(axes[0], counts.items()):
+        ax.hist(np.asarray(c), bins=30, color="tab:purple", alpha=0.8)
+        ax.set_title(f"{name}: median {np.median(c):.0f}, {np.mean(np.asarray(c) == 0):.0%} get none", fontsize=9)
+        ax.set_xlabel(xlabel)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

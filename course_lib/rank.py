@@ -13,16 +13,84 @@ import numpy as np
 MEMORY_BUDGET = 256 * 2**20  # bytes of scores held at once: queries are processed in chunks to stay under it
 
 
-def _tensor(x, name: str, device):
+def _unit_rows(x, name: str, device):
+    """Float32 tensor of unit rows; NaN/inf rows raise (found through the norms, cheaper than a full scan).
+
+    A zero row stays zero, so it scores 0 against everything instead of NaN.
+    """
     import torch
 
-    t = torch.as_tensor(np.asarray(x, dtype=np.float32) if not isinstance(x, torch.Tensor) else x).to(device).float()
+    t = torch.as_tensor(x if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)).to(device).float()
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows, dim), got shape {tuple(t.shape)}")
-    if not torch.isfinite(t).all():
-        bad = (~torch.isfinite(t).all(dim=1)).nonzero().flatten()[:5].tolist()
-        raise ValueError(f"{name} has NaN or infinite values in row(s) {bad}")
-    return t
+    norms = torch.linalg.vector_norm(t, dim=1)
+    bad = ~torch.isfinite(norms)
+    if bad.any():
+        raise ValueError(f"{name} has NaN or infinite values in row(s) {bad.nonzero().flatten()[:5].tolist()}")
+    return t / norms.clamp_min(1e-12).unsqueeze(1)
+
+
+class ExactIndex:
+    """Item vectors normalised once, searched many times: ``ExactIndex(item_vecs).search(query_vecs, k, ...)``.
+
+    ``top_k`` builds one per call; keep an index when you rank the same catalogue repeatedly.
+    """
+
+    def __init__(self, item_vecs, device: str = "cpu"):
+        from .runtime import get_device
+
+        self.device = get_device(device)
+        self.items = _unit_rows(item_vecs, "item_vecs", self.device)
+
+    def search(self, query_vecs, k: int, exclude: Sequence | None = None, candidates: Sequence[int] | None = None,
+               chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """See :func:`top_k`."""
+        import torch
+
+        if int(k) != k or k <= 0:
+            raise ValueError(f"k must be a positive integer, got {k!r}")
+        dev = self.device
+        q = _unit_rows(query_vecs, "query_vecs", dev)
+        items = self.items
+        if q.shape[1] != items.shape[1]:
+            raise ValueError(f"query dim {q.shape[1]} != item dim {items.shape[1]}: both must come from the same encoder/fusion")
+        n_items = items.shape[0]
+        cand = None
+        if candidates is not None:
+            cand = np.unique(np.asarray(candidates, dtype=np.int64))
+            if len(cand) == 0:
+                raise ValueError("candidates is empty: nothing to rank")
+            if cand.min() < 0 or cand.max() >= n_items:
+                raise ValueError(f"candidates must be item indices in [0, {n_items}), got values {cand.min()}..{cand.max()}")
+            items = items[torch.as_tensor(cand, device=dev)]
+        m = items.shape[0]
+        k = int(min(k, m))
+        if exclude is not None:
+            n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
+            if n_ex != q.shape[0]:
+                raise ValueError(f"exclude must have one entry per query ({q.shape[0]}), got {n_ex}")
+        pos = None  # position of each item index inside the (possibly restricted) item matrix
+        if cand is not None:
+            pos = np.full(n_items, -1, dtype=np.int64)
+            pos[cand] = np.arange(len(cand))
+        chunk = chunk_size or max(1, int(MEMORY_BUDGET // (4 * max(m, 1))))
+        out_s = np.empty((q.shape[0], k), dtype=np.float32)
+        out_i = np.empty((q.shape[0], k), dtype=np.int64)
+        items_t = items.T
+        for start in range(0, q.shape[0], chunk):
+            stop = min(start + chunk, q.shape[0])
+            scores = q[start:stop] @ items_t  # (chunk, m): the only large matrix, bounded by MEMORY_BUDGET
+            if exclude is not None:
+                rows, cols = _exclusions(exclude, start, stop, pos)
+                if len(rows):
+                    scores[torch.as_tensor(rows, device=dev), torch.as_tensor(cols, device=dev)] = float("-inf")
+            s, i = torch.topk(scores, k, dim=1)
+            s, i = s.cpu().numpy(), i.cpu().numpy()
+            if cand is not None:
+                i = cand[i]
+            i[~np.isfinite(s)] = -1
+            out_s[start:stop], out_i[start:stop] = s, i
+        return out_s, out_i
 
 
 def top_k(query_vecs, item_vecs, k: int, exclude: Sequence | None = None, candidates: Sequence[int] | None = None,
@@ -35,56 +103,29 @@ def top_k(query_vecs, item_vecs, k: int, exclude: Sequence | None = None, candid
     - ``k`` larger than the items available is capped to that number. Where a query has fewer visible items
       than ``k`` (everything else excluded), the tail is padded with index ``-1`` and score ``-inf``.
     - A zero query or item vector scores 0 against everything (never NaN).
+    - Queries are processed in chunks so the score block never exceeds ``MEMORY_BUDGET`` bytes.
     """
-    import torch
-    import torch.nn.functional as F
-
-    from .runtime import get_device
-
     if int(k) != k or k <= 0:
         raise ValueError(f"k must be a positive integer, got {k!r}")
-    dev = get_device(device)
-    q = F.normalize(_tensor(query_vecs, "query_vecs", dev), dim=1)
-    items = F.normalize(_tensor(item_vecs, "item_vecs", dev), dim=1)
-    if q.shape[1] != items.shape[1]:
-        raise ValueError(f"query dim {q.shape[1]} != item dim {items.shape[1]}: both must come from the same encoder/fusion")
-    n_items = items.shape[0]
-    cand = None
-    if candidates is not None:
-        cand = np.unique(np.asarray(candidates, dtype=np.int64))
-        if len(cand) == 0:
-            raise ValueError("candidates is empty: nothing to rank")
-        if cand.min() < 0 or cand.max() >= n_items:
-            raise ValueError(f"candidates must be item indices in [0, {n_items}), got values {cand.min()}..{cand.max()}")
-        items = items[torch.as_tensor(cand, device=dev)]
-    m = items.shape[0]
-    k = int(min(k, m))
-    if exclude is not None:
-        n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
-        if n_ex != q.shape[0]:
-            raise ValueError(f"exclude must have one entry per query ({q.shape[0]}), got {n_ex}")
-    # position of each item index inside the (possibly restricted) item matrix
-    pos = None
-    if cand is not None:
-        pos = np.full(n_items, -1, dtype=np.int64)
-        pos[cand] = np.arange(len(cand))
-    chunk = chunk_size or max(1, int(MEMORY_BUDGET // (4 * max(m, 1))))
-    out_s = np.empty((q.shape[0], k), dtype=np.float32)
-    out_i = np.empty((q.shape[0], k), dtype=np.int64)
-    for start in range(0, q.shape[0], chunk):
-        stop = min(start + chunk, q.shape[0])
-        scores = q[start:stop] @ items.T  # (chunk, m): the only large matrix, bounded by MEMORY_BUDGET
-        if exclude is not None:
-            rows, cols = _exclusions(exclude, start, stop, pos)
-            if len(rows):
-                scores[torch.as_tensor(rows, device=dev), torch.as_tensor(cols, device=dev)] = float("-inf")
-        s, i = torch.topk(scores, k, dim=1)
-        s, i = s.cpu().numpy(), i.cpu().numpy()
-        if cand is not None:
-            i = cand[i]
-        i[~np.isfinite(s)] = -1
-        out_s[start:stop], out_i[start:stop] = s, i
-    return out_s, out_i
+    return ExactIndex(item_vecs, device).search(query_vecs, k, exclude, candidates, chunk_size)
+
+
+def top_k_loop(query_vecs, item_vecs, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """The seed-style way, for comparison only: a Python loop over users and items, one cosine at a time."""
+    import math
+
+    q, items = np.asarray(query_vecs, dtype=np.float64).tolist(), np.asarray(item_vecs, dtype=np.float64).tolist()
+    out_s, out_i = [], []
+    for u in q:
+        nu = math.sqrt(sum(x * x for x in u)) or 1.0
+        sims = []
+        for j, it in enumerate(items):
+            ni = math.sqrt(sum(x * x for x in it)) or 1.0
+            sims.append((sum(a * b for a, b in zip(u, it)) / (nu * ni), j))
+        sims.sort(key=lambda t: -t[0])
+        out_s.append([s for s, _ in sims[:k]])
+        out_i.append([j for _, j in sims[:k]])
+    return np.array(out_s, dtype=np.float32), np.array(out_i, dtype=np.int64)
 
 
 def top_k_scores(scores, k: int, exclude: Sequence | None = None, candidates: Sequence[int] | None = None,

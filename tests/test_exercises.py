@@ -91,3 +91,39 @@ def test_fusion_solutions_pass():
     assert s.best_alpha(sweep) == 0.5
     table = pd.DataFrame({"colour not in text": [0.3, 0.9]}, index=["CNN picture", "histogram picture"])
     assert s.colour_winner(table) == "histogram picture"
+
+
+def test_ranking_solutions_pass(shop):
+    import numpy as np
+
+    from course_lib.rank import top_k
+
+    s = load_solution("s03_ranking")
+    rng = np.random.default_rng(0)
+    vecs = rng.normal(size=(len(shop.items), 8)).astype("float32")
+    profiles = rng.normal(size=(2, 8)).astype("float32")
+    _, unmasked = top_k(profiles, vecs, 10)
+    seen = [unmasked[0][:3].tolist() + [9999], []]
+    assert s.seen_in_top(unmasked, seen) == 3
+    sims = np.array([0.1, 0.6, 0.5, 0.4] + [0.0] * (len(shop.items) - 4))
+    assert s.ids_above(shop.items, sims) == shop.items["item_id"].iloc[[1, 2]].tolist()
+    assert s.top_books_subcategory(shop.items, profiles, vecs) in set(shop.items.loc[shop.items["category"] == "books", "subcategory"])
+
+
+def test_cold_start_and_evaluation_solutions_pass():
+    import math
+
+    import pandas as pd
+
+    from course_lib import metrics
+
+    s5 = load_solution("s05_cold_start")
+    assert s5.empty_pages({"mean pooling": pd.Series([0, 3, 0])}) == 2
+    curve = pd.DataFrame({"n": [0, 0, 1, 1], "method": ["blend", "popularity"] * 2, "recall@10": [0.1, 0.2, 0.3, 0.2]})
+    assert s5.first_n(curve) == 1
+    s6 = load_solution("s06_evaluation")
+    ref = metrics.ndcg_at_k([list("abcd")], [set("bdz")], 4).value
+    assert exercises.check("ndcg", s6.ndcg_user_a(), ref, tol=1e-12) and not math.isnan(ref)
+    leak = {"random split (leaks the future)": pd.DataFrame({"recall": [0.3]}),
+            "temporal split (what we use)": pd.DataFrame({"recall": [0.2]})}
+    assert s6.inflation(leak) == 0.3 / 0.2

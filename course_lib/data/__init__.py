@@ -6,7 +6,7 @@ from .dataset import Dataset, parse_timestamps
 from .io import DataError, read_table
 from .movielens import load_movielens_100k
 from .shop import ShopConfig, load_shop
-from .splits import Split, leave_last_n, split_by_time, split_per_user
+from .splits import Split, leave_last_n, split_by_time, split_per_user, split_random
 
 DATASETS = ("shop", "movielens-100k")
 
@@ -28,4 +28,5 @@ def load_dataset(name: str = "shop", root=None) -> Dataset:
 __all__ = [
     "DATASETS", "DataError", "Dataset", "ShopConfig", "Split", "leave_last_n", "load_dataset",
     "load_movielens_100k", "load_shop", "parse_timestamps", "read_table", "split_by_time", "split_per_user",
+    "split_random",
 ]

@@ -80,3 +80,16 @@ def split_by_time(interactions: pd.DataFrame, cut=None, test_frac: float | None 
     cut = pd.Timestamp(cut)
     is_test = (ts >= cut).to_numpy()
     return Split(df[~is_test].sort_index(), df[is_test].sort_index())
+
+
+def split_random(interactions: pd.DataFrame, test_frac: float = 0.2, seed: int = C.SEED) -> Split:
+    """A random split, **for teaching only**: it puts events from a user's future into train.
+
+    Models then learn from what happened after the events they are tested on, and every metric looks better
+    than it will in production (notebook 06 measures by how much). Use the time-ordered splits above.
+    """
+    if not 0 < test_frac < 1:
+        raise ValueError(f"test_frac must be in (0, 1), got {test_frac}")
+    rng = np.random.default_rng(seed)
+    is_test = rng.random(len(interactions)) < test_frac
+    return Split(interactions[~is_test], interactions[is_test])
