@@ -14,19 +14,7 @@ from . import constants as C
 from .metrics import RANKING_METRICS, auc_per_user, catalogue_coverage, intra_list_diversity, novelty, recall_at_k
 from .profiles import history_profiles, item_index, seen_items
 from .rank import top_k, top_k_scores
-
-SEGMENTS = ("cold", "tail", "torso", "head")
-
-
-def user_segments(train: pd.DataFrame, users, thresholds=(5, 20)) -> pd.Series:
-    """Segment by training activity: cold (0), tail (1 .. t1−1), torso (t1 .. t2−1), head (≥ t2)."""
-    t1, t2 = thresholds
-    if not 0 < t1 < t2:
-        raise ValueError(f"thresholds must satisfy 0 < tail/torso < torso/head, got {thresholds}")
-    n = train.groupby(C.USER).size().reindex(list(users), fill_value=0)
-    seg = np.select([n == 0, n < t1, n < t2], ["cold", "tail", "torso"], "head")
-    return pd.Series(seg, index=n.index, name="segment")
-
+from .tiers import SEGMENTS, user_segments  # noqa: F401  (re-exported: segments are defined with the tiers)
 
 def item_buckets(train: pd.DataFrame, items: pd.DataFrame, head_share: float = 0.2) -> np.ndarray:
     """Per item: 'head' (the most popular items holding ``head_share`` of the catalogue), 'tail' (the rest with any

@@ -169,3 +169,23 @@ def plot_count_hist(counts: dict, xlabel: str, title: str = ""):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_interest_timeline(ds, user_id, ui, item_index_of: dict | None = None):
+    """A user's history, one row per discovered interest, labelled with its name and tier."""
+    hist = ds.interactions[ds.interactions[C.USER] == user_id].sort_values(C.TIMESTAMP, kind="stable")
+    if hist.empty or not ui.interests:
+        raise ValueError(f"user {user_id!r} has no history to draw; pick a warm user")
+    fig, ax = plt.subplots(figsize=(9, 0.42 * len(ui.interests) + 1.4), dpi=80)
+    cmap = plt.get_cmap("tab10")
+    ts = hist[C.TIMESTAMP].to_numpy()
+    w = hist[C.WEIGHT].to_numpy() if C.WEIGHT in hist else np.ones(len(hist))
+    for k, it in enumerate(ui.interests):
+        sel = ui.labels == k
+        ax.scatter(ts[sel], np.full(sel.sum(), k), s=14 * w[sel], color=cmap(k % 10), alpha=0.85)
+    ax.set_yticks(range(len(ui.interests)), [f"{it.name or k} ({it.tier}, {it.share:.0%})" for k, it in enumerate(ui.interests)])
+    ax.invert_yaxis()
+    ax.set_title(f"user {user_id}: {len(hist)} events in {len(ui.interests)} interests (share = time-decayed importance)")
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    return fig
