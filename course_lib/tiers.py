@@ -27,7 +27,7 @@ class TierConfig:
     """Knobs of interest discovery and tiering; every rule below reads them."""
 
     clustering: str = "ward"  # "ward": agglomerative with a distance threshold; "kmeans": k grows with history
-    distance_threshold: float = 0.8  # ward: clusters further apart than this (unit vectors, Ward distance) stay apart
+    distance_threshold: float = 1.2  # ward: clusters further apart than this (unit vectors, Ward distance) stay apart
     kmeans_per_log2: float = 1.0  # kmeans: k = 1 + kmeans_per_log2 * log2(n_events), capped at max_interests
     max_interests: int = 8  # never more interests than this per user
     half_life_days: float = 90.0  # importance: an event this many days old counts half

@@ -9,6 +9,15 @@ import pandas as pd
 from . import constants as C
 from .tiers import TierConfig, discover, multi_interest_lists, name_interests, with_settings
 
+HEADLESS_ENV = "COURSE_HEADLESS"  # set by course_lib.report for papermill/nbclient runs
+
+
+def live() -> bool:
+    """True in a live kernel where widgets can render; False in headless runs (reports, committed outputs)."""
+    import os
+
+    return os.environ.get(HEADLESS_ENV, "0") != "1"
+
 
 def explore_user(ds, item_vecs, index: dict, user, cfg: TierConfig, label_words: dict, encoder, k: int = 8,
                  show: bool = True):

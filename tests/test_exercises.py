@@ -127,3 +127,19 @@ def test_cold_start_and_evaluation_solutions_pass():
     leak = {"random split (leaks the future)": pd.DataFrame({"recall": [0.3]}),
             "temporal split (what we use)": pd.DataFrame({"recall": [0.2]})}
     assert s6.inflation(leak) == 0.3 / 0.2
+
+
+def test_tiering_solutions_pass():
+    import numpy as np
+    import pandas as pd
+
+    from course_lib.tiers import Interest, UserInterests
+
+    s = load_solution("s04_tiering")
+    mk = lambda tier: Interest(np.arange(2), np.arange(2), np.ones(2), 0, 1.0, 0.5, 1.0,  # noqa: E731
+                               pd.Timestamp(0), pd.Timestamp(0), tier)
+    tiered = {"u": UserInterests("u", [mk("core"), mk("peripheral"), mk("emerging")])}
+    assert s.n_interests(tiered, "u") == 2
+    rec = {"summary": pd.DataFrame({"core found as core": [0.5, 0.7]}, index=["all", "head"])}
+    assert s.head_core(rec) == 0.7
+    assert s.wider(pd.DataFrame({"interest coverage": [0.4, 0.7]}, index=["single vector", "multi-interest"])) == "multi-interest"

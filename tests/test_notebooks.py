@@ -20,6 +20,7 @@ SMALL = {
     "01_encoding": {"N_ITEMS": 240, "N_TIMING": 8},
     "02_fusion": {"ALPHAS": [0.0, 0.5, 1.0], "IMAGE_SIZE": 64, "PCA_DIM": 32},
     "03_ranking": {"N_LOOP_USERS": 3},
+    "04_tiering": {"HALF_LIVES": [30.0], "THRESHOLDS": [1.2], "SWEEP_USERS": 60},
     "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
     "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
 }

@@ -314,6 +314,11 @@ def label_queries() -> dict:
     return {sub: spec["literal"][0] for sub, spec in SUBCATEGORIES.items()}
 
 
+def label_words() -> dict:
+    """Each subcategory's name plus two of its paraphrases: a richer vocabulary for naming interests zero-shot."""
+    return {sub: f"{spec['literal'][0]}: {', '.join(spec['nouns'][:2])}" for sub, spec in SUBCATEGORIES.items()}
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="python -m course_lib.data", description=__doc__)
     p.add_argument("--out", default=str(default_root()), help="folder to write (default: data/shop)")
