@@ -1,27 +1,55 @@
-"""Command line: ``python -m course_lib notebooks [--out DIR | --in-place] [--only NAME ...]``."""
+"""Command line.
+
+    python -m course_lib notebooks [--out DIR | --in-place] [--only NAME ...]
+    python -m course_lib report --dataset shop|movielens-100k [--data-dir DIR] [--param NAME=VALUE ...] --out DIR
+"""
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 
 from . import report
 
 
 def main(argv=None) -> int:
-    p = argparse.ArgumentParser(prog="python -m course_lib")
+    p = argparse.ArgumentParser(prog="python -m course_lib", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = p.add_subparsers(dest="cmd", required=True)
     nb = sub.add_parser("notebooks", help="execute the course notebooks headless (HTML into --out)")
     nb.add_argument("--out", default="reports", help="folder for executed notebooks and HTML (default: reports)")
     nb.add_argument("--in-place", action="store_true", help="re-execute the committed notebooks in place")
     nb.add_argument("--only", nargs="*", help="notebook names to run, e.g. 00_welcome")
+    rp = sub.add_parser("report", help="run the report notebook for a dataset and configuration")
+    rp.add_argument("--dataset", default="shop", help="shop or movielens-100k (default: shop)")
+    rp.add_argument("--data-dir", help="the dataset's folder (default: data/shop or data/ml-100k)")
+    rp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
+                    help="any report parameter, repeatable, e.g. --param K=20 --param ALPHA=1.0 --param FAST=True")
+    rp.add_argument("--out", help="folder for report.ipynb, report.html and metrics.json (required to run)")
+    rp.add_argument("--list-params", action="store_true", help="print the report's parameters and exit")
     args = p.parse_args(argv)
+    t0 = time.perf_counter()
     if args.cmd == "notebooks":
-        t0 = time.perf_counter()
         if args.in_place:
             report.refresh_in_place(args.only)
         else:
             report.run_notebooks(args.out, names=args.only)
-        print(f"done in {time.perf_counter() - t0:.1f} s")
+    elif args.cmd == "report":
+        try:
+            if args.list_params:
+                for name, spec in report.notebook_parameters().items():
+                    print(f"{name:16} {spec['type']:6} default {spec['default']:24} {spec['help']}")
+                return 0
+            if not args.out:
+                raise report.ReportParameterError("--out DIR is required: where report.html and metrics.json go")
+            params = dict(report.parse_param(x) for x in args.param)
+            paths = report.run_report(args.out, args.dataset, args.data_dir, params)
+        except report.ReportParameterError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        for k in ("html", "metrics", "notebook"):
+            print(f"{k:9} {paths[k]}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -154,3 +154,77 @@ def profile_recall(train: pd.DataFrame, test: pd.DataFrame, items: pd.DataFrame,
     _, idx = top_k(profiles, item_vecs, k, exclude=seen_items(train, index, users))
     relevant = test.groupby(C.USER)[C.ITEM].agg(lambda s: {index[i] for i in s})
     return recall_at_k([list(r) for r in idx], [relevant[u] for u in users], k)
+
+
+def evaluation_to_dict(ev: Evaluation, metrics=("precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc"),
+                       n_boot: int = 300, seed: int = C.SEED) -> dict:
+    """A JSON-ready summary: per method, each metric's mean and 95% interval overall and per segment, plus
+    coverage, diversity, novelty and per-popularity-bucket recall. Non-finite numbers become ``None``."""
+    def num(x):
+        x = float(x)
+        return x if np.isfinite(x) else None
+
+    out = {}
+    pu = ev.per_user
+    for method, g in pu.groupby("method", sort=False):
+        entry = {"users": int(len(g)), "overall": {}, "segments": {}}
+        for m in metrics:
+            v = g[m].dropna()
+            lo, hi = bootstrap_ci(v, n_boot, seed) if len(v) else (np.nan, np.nan)
+            entry["overall"][m] = {"mean": num(v.mean()) if len(v) else None, "lo": num(lo), "hi": num(hi),
+                                   "users": int(len(v))}
+        for seg, gs in g.groupby("segment", sort=False):
+            seg_entry = {"users": int(len(gs))}
+            for m in metrics:
+                v = gs[m].dropna()
+                lo, hi = bootstrap_ci(v, n_boot, seed) if len(v) else (np.nan, np.nan)
+                seg_entry[m] = {"mean": num(v.mean()) if len(v) else None, "lo": num(lo), "hi": num(hi)}
+            entry["segments"][seg] = seg_entry
+        entry["beyond"] = {k: num(v) for k, v in ev.beyond.loc[method].items()}
+        entry["by_item_popularity"] = {k: num(v) for k, v in ev.by_bucket.loc[method].items()}
+        out[method] = entry
+    return {"k": ev.k, "metrics": list(metrics), "segments": [s for s in SEGMENTS if s in set(pu["segment"])],
+            "methods": out}
+
+
+def write_json(path, obj) -> None:
+    """Write JSON atomically (a temporary file renamed into place): a crash never leaves half a file."""
+    import json
+    import os
+    import tempfile
+    from pathlib import Path
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            json.dump(obj, f, indent=2, ensure_ascii=False, default=str)
+            f.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def headlines(table: pd.DataFrame, ev: Evaluation, metric: str = "ndcg") -> list[str]:
+    """Plain sentences that state what a results table shows, computed from it (so a report with other parameters
+    never carries a stale story): the leader and its ties, what beats popularity, and beyond-accuracy leaders."""
+    lo, hi = f"{metric} lo", f"{metric} hi"
+    best = table[metric].idxmax()
+    ties = [m for m in table.index if m != best and table.loc[m, hi] >= table.loc[best, lo]]
+    out = [f"Best {metric}@{ev.k}: **{best}** ({table.loc[best, metric]:.4f}, 95% interval "
+           f"{table.loc[best, lo]:.4f}–{table.loc[best, hi]:.4f})"
+           + (f"; statistically tied with {', '.join(ties)}." if ties else "; no other method's interval reaches it.")]
+    if "popularity" in table.index:
+        above = [m for m in table.index if table.loc[m, lo] > table.loc["popularity", hi]]
+        out.append(f"Clearly above popularity (intervals apart): {', '.join(above) if above else 'none'}.")
+    cov = ev.beyond["coverage"].drop(labels=["random"], errors="ignore")
+    out.append(f"Widest catalogue coverage (random aside): **{cov.idxmax()}** ({cov.max():.0%} of items); "
+               f"narrowest: {cov.idxmin()} ({cov.min():.0%}).")
+    unseen = [c for c in ev.by_bucket.columns if c.endswith("unseen items")]
+    if unseen:
+        reach = ev.by_bucket.index[ev.by_bucket[unseen[0]].fillna(0) > 0].tolist()
+        out.append("Methods that recommend items with no training interactions at all: "
+                   + (", ".join(reach) if reach else "none") + ".")
+    return out

@@ -174,3 +174,16 @@ def test_threshold_counts_and_cold_start_on_the_shop(shop):
     prof, _ = history_profiles(shop.interactions, vecs, item_index(items), users=warm)
     t = cold_item_table(warm, {"oracle": (prof, vecs)}, items, shop.cold_items(), shop.truth, shop.user_truth, k=5)
     assert t.loc["oracle", "precision@5 (true interest)"] > 0.8  # the profile's subcategory mix points to true interests
+
+
+def test_headlines_state_the_table():
+    from course_lib.evaluate import Evaluation, headlines
+
+    table = pd.DataFrame({"ndcg": [0.02, 0.10, 0.09], "ndcg lo": [0.01, 0.08, 0.085], "ndcg hi": [0.03, 0.12, 0.095]},
+                         index=["popularity", "EASE", "content"])
+    beyond = pd.DataFrame({"coverage": [0.02, 0.4, 0.9]}, index=table.index)
+    bucket = pd.DataFrame({"recall@10 on unseen items": [0.0, 0.0, 0.1]}, index=table.index)
+    lines = headlines(table, Evaluation(pd.DataFrame(), beyond, bucket, 10))
+    assert lines[0].startswith("Best ndcg@10: **EASE**") and "tied with content" in lines[0]
+    assert lines[1] == "Clearly above popularity (intervals apart): EASE, content."
+    assert "**content** (90% of items)" in lines[2] and lines[3].endswith("content.")

@@ -143,3 +143,12 @@ def test_tiering_solutions_pass():
     rec = {"summary": pd.DataFrame({"core found as core": [0.5, 0.7]}, index=["all", "head"])}
     assert s.head_core(rec) == 0.7
     assert s.wider(pd.DataFrame({"interest coverage": [0.4, 0.7]}, index=["single vector", "multi-interest"])) == "multi-interest"
+
+
+def test_report_solutions_pass():
+    import pandas as pd
+
+    s = load_solution("s07_report")
+    table = pd.DataFrame({"ndcg": [0.1, 0.3, 0.2], "recall": [0.1, 0.2, 0.05]}, index=["popularity", "EASE", "content"])
+    assert s.top_method(table) == "EASE"
+    assert s.n_beat_popularity(table) == 1

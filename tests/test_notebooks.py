@@ -23,6 +23,7 @@ SMALL = {
     "04_tiering": {"HALF_LIVES": [30.0], "THRESHOLDS": [1.2], "SWEEP_USERS": 60},
     "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
     "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
+    "07_report": {"FAST": True},
 }
 
 
@@ -35,7 +36,10 @@ def _errors(nb):
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_headless(path, tmp_path):
     out = tmp_path / path.name
-    report.execute(path, out, SMALL.get(path.stem, {}))
+    params = dict(SMALL.get(path.stem, {}))
+    if "OUTPUT_DIR" in report.notebook_parameters(path):
+        params["OUTPUT_DIR"] = str(tmp_path / "out")
+    report.execute(path, out, params)
     nb = nbformat.read(str(out), as_version=4)
     assert not _errors(nb)
     html = report.to_html(out, tmp_path / f"{path.stem}.html")

@@ -25,7 +25,18 @@ def load_dataset(name: str = "shop", root=None) -> Dataset:
     raise ValueError(f"dataset must be one of {DATASETS}, got {name!r}")
 
 
+def label_vocabulary(ds: Dataset) -> dict:
+    """Words to name interests with: the shop's subcategories (with paraphrases), else the dataset's categories."""
+    if ds.name == "shop":
+        from .shop import label_words
+
+        return label_words()
+    cats = sorted(ds.items["category"].dropna().unique())
+    return {c: str(c) for c in cats}
+
+
 __all__ = [
+    "label_vocabulary",
     "DATASETS", "DataError", "Dataset", "ShopConfig", "Split", "leave_last_n", "load_dataset",
     "load_movielens_100k", "load_shop", "parse_timestamps", "read_table", "split_by_time", "split_per_user",
     "split_random",

@@ -151,6 +151,19 @@ class Dataset:
         }
         return pd.DataFrame({"value": pd.Series(list(rows.values()), dtype=object).to_numpy()}, index=list(rows.keys()))
 
+    def sample_users(self, n: int, seed: int = C.SEED) -> "Dataset":
+        """A smaller dataset for quick runs: ``n`` random users (with their interactions), all items."""
+        if n <= 0:
+            raise ValueError(f"n must be a positive number of users, got {n}")
+        if n >= len(self.users):
+            return self
+        keep = self.users[C.USER].sample(n, random_state=seed)
+        users = self.users[self.users[C.USER].isin(keep)].reset_index(drop=True)
+        inter = self.interactions[self.interactions[C.USER].isin(keep)].reset_index(drop=True)
+        truth = None if self.truth is None else self.truth[self.truth[C.USER].isin(keep)].reset_index(drop=True)
+        ut = None if self.user_truth is None else self.user_truth[self.user_truth[C.USER].isin(keep)].reset_index(drop=True)
+        return Dataset(self.name, self.items, users, inter, truth, ut, self.root, dict(self.notes))
+
     def preview_items(self, n: int = 3) -> pd.DataFrame:
         """The first ``n`` items with the columns a person reads (those this dataset has)."""
         cols = [C.ITEM, C.TITLE, C.CATEGORY, C.SUBCATEGORY, C.COLOUR, C.PRICE, C.DESCRIPTION]
