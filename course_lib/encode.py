@@ -130,27 +130,9 @@ class TextEncoder:
         like any text (all empty strings share one vector). Only texts missing from the cache are encoded.
         """
         texts = _check_texts(texts)
-        out = np.zeros((len(texts), self.dim), dtype=np.float32)
-        if not texts:
-            return out
         keys = [text_key(t) for t in texts]
-        todo = np.arange(len(texts))
-        if self._cache is not None:
-            found, cached = self._cache.get(keys)
-            out[found] = cached[found]
-            todo = np.flatnonzero(~found)
-        if len(todo):
-            # encode each distinct missing text once
-            uniq: dict[str, int] = {}
-            for i in todo:
-                uniq.setdefault(keys[i], i)
-            first = np.fromiter(uniq.values(), dtype=np.int64)
-            vecs = self._encode_batched([texts[i] for i in first], batch_size or self.config.batch_size, show_progress)
-            row_of = {k: r for r, k in enumerate(uniq)}
-            out[todo] = vecs[[row_of[keys[i]] for i in todo]]
-            if self._cache is not None:
-                self._cache.put(list(uniq), vecs)
-        return out
+        return _through_cache(self._cache, keys, self.dim, lambda rows: self._encode_batched(
+            [texts[i] for i in rows], batch_size or self.config.batch_size, show_progress))
 
     def _encode_batched(self, texts: list[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
         import torch
@@ -197,6 +179,29 @@ class TextEncoder:
                 batch = self.tokenizer(t, return_tensors="pt", truncation=True, max_length=self.config.max_length)
                 rows.append(self._forward({k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()[0])
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _through_cache(cache: EmbeddingCache | None, keys: list[str], dim: int, compute) -> np.ndarray:
+    """Vectors for ``keys`` in order: cached ones read back, the rest computed once per distinct key by
+    ``compute(rows)`` (rows = positions of first occurrences) and stored."""
+    out = np.zeros((len(keys), dim), dtype=np.float32)
+    if not keys:
+        return out
+    todo = np.arange(len(keys))
+    if cache is not None:
+        found, cached = cache.get(keys)
+        out[found] = cached[found]
+        todo = np.flatnonzero(~found)
+    if len(todo):
+        first: dict[str, int] = {}
+        for i in todo:
+            first.setdefault(keys[i], int(i))
+        vecs = compute(np.fromiter(first.values(), dtype=np.int64))
+        row_of = {k: r for r, k in enumerate(first)}
+        out[todo] = vecs[[row_of[keys[i]] for i in todo]]
+        if cache is not None:
+            cache.put(list(first), vecs)
+    return out
 
 
 def _load_hf(path: str, asked: str):
@@ -297,22 +302,8 @@ class ImageEncoder:
     def encode(self, images, names: Sequence[str] | None = None, show_progress: bool | None = None) -> np.ndarray:
         """Encode a list of ``PIL.Image``/arrays/paths; ``names`` label them in error messages."""
         arrays = [_to_array(im, names[i] if names is not None else f"image {i}") for i, im in enumerate(images)]
-        out = np.zeros((len(arrays), self.dim), dtype=np.float32)
-        if not arrays:
-            return out
         keys = [bytes_key(a.tobytes() + str(a.shape).encode()) for a in arrays]
-        todo = np.arange(len(arrays))
-        if self._cache is not None:
-            found, cached = self._cache.get(keys)
-            out[found] = cached[found]
-            todo = np.flatnonzero(~found)
-        if len(todo):
-            vecs = self._encode([arrays[i] for i in todo], show_progress)
-            out[todo] = vecs
-            if self._cache is not None:
-                uniq = {keys[i]: r for r, i in enumerate(todo)}
-                self._cache.put(list(uniq), vecs[list(uniq.values())])
-        return out
+        return _through_cache(self._cache, keys, self.dim, lambda rows: self._encode([arrays[i] for i in rows], show_progress))
 
     def encode_items(self, ds, item_ids: Sequence | None = None, show_progress: bool | None = None) -> np.ndarray:
         """Encode the pictures of a dataset's items (all items, in ``ds.items`` order, by default)."""
