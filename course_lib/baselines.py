@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from . import constants as C
 from .profiles import description_profiles, history_profiles, item_index
+from .vectors import unit_rows
 
 
 def interaction_matrix(train: pd.DataFrame, items: pd.DataFrame, users, weighted: bool = False) -> sp.csr_matrix:
@@ -160,7 +161,7 @@ class Content(_Base):
         if len(item_vecs) != len(items):
             raise ValueError(f"got {len(item_vecs)} item vectors for {len(items)} items")
         v = np.asarray(item_vecs, dtype=np.float32)
-        self.item_vecs = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        self.item_vecs = unit_rows(v)
         self.half_life_days = half_life_days
         self.user_vecs = user_vecs or {}
         dims = {len(np.asarray(v)) for v in self.user_vecs.values()}
@@ -185,8 +186,7 @@ class Content(_Base):
 
     def scores(self, users) -> np.ndarray:
         prof, source = self.profiles(users)
-        n = np.linalg.norm(prof, axis=1, keepdims=True)
-        s = (prof / np.maximum(n, 1e-12)) @ self.item_vecs.T
+        s = unit_rows(prof) @ self.item_vecs.T
         none = source == "none"
         if none.any():  # nothing known: popularity, scaled into the cosine range
             s[none] = self._pop / max(self._pop.max(), 1.0)

@@ -8,6 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .vectors import unit_rows
+
 
 def neighbour_precision(vectors, labels, k: int = 10, per_item: bool = False):
     """Mean over items of the share of their ``k`` nearest neighbours (cosine, itself excluded) with the same label.
@@ -34,7 +36,7 @@ def pair_cosines(vectors, labels, n_pairs: int = 2000, seed: int = 0) -> pd.Data
     in a narrow band near 1, where no fixed threshold separates them.
     """
     v = np.asarray(vectors, dtype=np.float64)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = unit_rows(v)
     labels = np.asarray(labels)
     rng = np.random.default_rng(seed)
     a, b = rng.integers(len(v), size=n_pairs), rng.integers(len(v), size=n_pairs)

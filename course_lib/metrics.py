@@ -14,6 +14,8 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .vectors import unit_rows
+
 
 @dataclass
 class MetricResult:
@@ -172,7 +174,7 @@ def catalogue_coverage(recommended: Sequence[Sequence], n_items: int) -> float:
 def intra_list_diversity(recommended: Sequence[Sequence], item_vecs: np.ndarray) -> float:
     """ILD = mean over users of the mean pairwise (1 − cos) between the items of L_u (lists of ≥ 2 items)."""
     v = np.asarray(item_vecs, dtype=float)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = unit_rows(v)
     vals = []
     for rec in recommended:
         idx = [i for i in rec if i is not None and i != -1]

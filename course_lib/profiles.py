@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
+from .vectors import unit_rows
 
 
 def item_index(items: pd.DataFrame) -> dict:
@@ -76,6 +77,5 @@ def blend_profiles(history: np.ndarray, description: np.ndarray, n_interactions,
     n = np.asarray(n_interactions, dtype=np.float32).reshape(-1, 1)
     if (n < 0).any():
         raise ValueError("n_interactions must be >= 0")
-    norm = lambda x: x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)  # noqa: E731
     w = n / (n + k)
-    return (w * norm(h) + (1 - w) * norm(d)).astype(np.float32)
+    return (w * unit_rows(h) + (1 - w) * unit_rows(d)).astype(np.float32)

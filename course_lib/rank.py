@@ -10,6 +10,8 @@ from typing import Sequence
 
 import numpy as np
 
+from .vectors import unit_rows
+
 MEMORY_BUDGET = 256 * 2**20  # bytes of scores held at once: queries are processed in chunks to stay under it
 
 
@@ -181,8 +183,8 @@ def above_threshold(query_vecs, item_vecs, threshold: float = 0.5) -> list[np.nd
     """
     q = np.asarray(query_vecs, dtype=np.float32)
     v = np.asarray(item_vecs, dtype=np.float32)
-    q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    q = unit_rows(q)
+    v = unit_rows(v)
     return [np.flatnonzero(row >= threshold) for row in q @ v.T]
 
 
@@ -196,7 +198,7 @@ def ann_index(item_vecs, m: int = 32, ef_search: int = 64):
     except ImportError:
         raise ImportError("the ANN path needs faiss: pip install faiss-cpu (exact top_k needs nothing)") from None
     v = np.ascontiguousarray(np.asarray(item_vecs, dtype=np.float32))
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = unit_rows(v)
     index = faiss.IndexHNSWFlat(v.shape[1], m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efSearch = ef_search
     index.add(v)
@@ -204,7 +206,7 @@ def ann_index(item_vecs, m: int = 32, ef_search: int = 64):
     class _Index:
         def search(self, query_vecs, k):
             q = np.ascontiguousarray(np.asarray(query_vecs, dtype=np.float32))
-            q = q / np.maximum(np.linalg.norm(q, axis=1, keepdims=True), 1e-12)
+            q = unit_rows(q)
             return index.search(q, int(k))
 
     return _Index()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
+from .vectors import unit_rows
 
 CLUSTERINGS = ("ward", "kmeans")
 TIER_ORDER = ("core", "secondary", "emerging", "fading", "peripheral")
@@ -123,7 +124,7 @@ def discover(history: pd.DataFrame, item_vecs: np.ndarray, index: dict, cfg: Tie
         raise ValueError(f"history has item ids missing from the item index, e.g. {h[C.ITEM][rows.isna()].iloc[0]!r}")
     rows = rows.to_numpy(dtype=np.int64)
     v = np.asarray(item_vecs, dtype=np.float64)[rows]
-    v = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+    v = unit_rows(v)
     labels = _cluster(v, cfg)
     ts = h[C.TIMESTAMP]
     now = ts.max() if now is None else pd.Timestamp(now)
@@ -206,7 +207,7 @@ def name_interests(tiered: dict, label_words: dict, encoder) -> None:
         raise ValueError("label_words is empty: give at least one label, e.g. {'books': 'books and novels'}")
     labels = list(label_words)
     lv = encoder.encode([label_words[k] for k in labels])
-    lv = lv / np.maximum(np.linalg.norm(lv, axis=1, keepdims=True), 1e-12)
+    lv = unit_rows(lv)
     for ui in tiered.values():
         for it in ui.interests:
             if len(it.centroid) != lv.shape[1]:
@@ -333,7 +334,7 @@ class MultiInterest:
                  emerging_floor: int = 2, fallback=None):
         self.items, self.cfg, self.k, self.emerging_floor, self.fallback = items, cfg, k, emerging_floor, fallback
         v = np.asarray(item_vecs, dtype=np.float32)
-        self.item_vecs = v / np.maximum(np.linalg.norm(v, axis=1, keepdims=True), 1e-12)
+        self.item_vecs = unit_rows(v)
 
     def fit(self, train: pd.DataFrame):
         from .profiles import item_index
@@ -351,7 +352,7 @@ class MultiInterest:
         users = list(users)
         prof, has = history_profiles(self.train, self.item_vecs, self.index, users=users,
                                      half_life_days=self.cfg.half_life_days)
-        s = (prof / np.maximum(np.linalg.norm(prof, axis=1, keepdims=True), 1e-12)) @ self.item_vecs.T - 10.0
+        s = unit_rows(prof) @ self.item_vecs.T - 10.0
         if self.fallback is not None and (~has).any():
             s[~has] = self.fallback.scores([u for u, h in zip(users, has) if not h]) - 10.0
         lists = multi_interest_lists(self.tiered, users, self.item_vecs, self.k, seen_items(self.train, self.index, users),
