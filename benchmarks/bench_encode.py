@@ -13,32 +13,22 @@ Absolute times are noisy on shared machines; the ratios are what to read. Timing
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import tempfile
-import time
 import warnings
 
 warnings.filterwarnings("ignore", message=".*quantiz.*")  # torch.ao's migration notice, once per call
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from course_lib.data import load_shop  # noqa: E402
-from course_lib.encode import ImageEncoder, TextEncoder, resolve_text_model  # noqa: E402
+from course_lib.encode import ImageEncoder, TextEncoder, resolve_text_model, timed  # noqa: E402
 
+from _common import emit  # noqa: E402
 
-def best_of(fn, repeat):
-    best = float("inf")
-    out = None
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        best = min(best, time.perf_counter() - t0)
-    return out, best
 
 
 def main(argv=None) -> dict:
@@ -65,24 +55,24 @@ def main(argv=None) -> dict:
     st = SentenceTransformer(resolve_text_model("all-MiniLM-L6-v2"), device=args.device)
     ours.encode(texts[:64])  # warm-up both
     st.encode(texts[:64], batch_size=args.batch_size)
-    v_ours, t_ours = best_of(lambda: ours.encode(texts), args.repeat)
-    v_st, t_st = best_of(lambda: st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True), args.repeat)
+    v_ours, t_ours = timed(lambda: ours.encode(texts), repeat=args.repeat)
+    v_st, t_st = timed(lambda: st.encode(texts, batch_size=args.batch_size, normalize_embeddings=True), repeat=args.repeat)
     res["text_ours_per_s"] = len(texts) / t_ours
     res["text_st_per_s"] = len(texts) / t_st
     res["ratio_vs_sentence_transformers"] = t_st / t_ours
     res["min_cosine_vs_sentence_transformers"] = float((v_ours * v_st).sum(1).min())
 
     loop_texts = texts[: args.n_loop]
-    _, t_loop = best_of(lambda: ours.encode_one_by_one(loop_texts), 1)
-    _, t_batch = best_of(lambda: ours.encode(loop_texts), args.repeat)
+    _, t_loop = timed(lambda: ours.encode_one_by_one(loop_texts), repeat=1)
+    _, t_batch = timed(lambda: ours.encode(loop_texts), repeat=args.repeat)
     res["ratio_vs_per_text_loop"] = t_loop / t_batch
 
     with tempfile.TemporaryDirectory() as folder:
         cached = TextEncoder(batch_size=args.batch_size, cache=folder, device=args.device)
-        _, t_first = best_of(lambda: cached.encode(texts), 1)
-        _, t_hit = best_of(lambda: cached.encode(texts), args.repeat)
+        _, t_first = timed(lambda: cached.encode(texts), repeat=1)
+        _, t_hit = timed(lambda: cached.encode(texts), repeat=args.repeat)
         fresh = TextEncoder(batch_size=args.batch_size, cache=folder, device=args.device)  # reads from disk
-        _, t_disk = best_of(lambda: fresh.encode(texts), 1)
+        _, t_disk = timed(lambda: fresh.encode(texts), repeat=1)
     res["cache_hit_speedup"] = t_first / t_hit
     res["cache_hit_speedup_new_process_like"] = t_first / t_disk
 
@@ -91,10 +81,10 @@ def main(argv=None) -> dict:
     for size in (128, 224):
         enc = ImageEncoder("efficientnet", image_size=size, batch_size=args.batch_size, cache=False, device=args.device)
         enc.encode(images[:16])
-        _, t = best_of(lambda: enc.encode(images), max(1, args.repeat - 1))
+        _, t = timed(lambda: enc.encode(images), repeat=max(1, args.repeat - 1))
         res[f"image_efficientnet_{size}px_per_s"] = len(images) / t
     hist = ImageEncoder("histogram", cache=False)
-    _, t = best_of(lambda: hist.encode(images), args.repeat)
+    _, t = timed(lambda: hist.encode(images), repeat=args.repeat)
     res["image_histogram_per_s"] = len(images) / t
 
     quantize = getattr(getattr(torch, "ao", None), "quantization", None)
@@ -102,18 +92,12 @@ def main(argv=None) -> dict:
         q = TextEncoder(batch_size=args.batch_size, cache=False)
         q.model = quantize.quantize_dynamic(q.model, {torch.nn.Linear}, dtype=torch.qint8)
         q.encode(texts[:64])
-        v_q, t_q = best_of(lambda: q.encode(texts), args.repeat)
+        v_q, t_q = timed(lambda: q.encode(texts), repeat=args.repeat)
         res["int8_speedup"] = t_ours / t_q
         res["int8_mean_cosine_with_fp32"] = float((v_q * v_ours).sum(1).mean())
         res["int8_worth_it"] = bool(res["int8_speedup"] >= 1.5 and res["int8_mean_cosine_with_fp32"] >= 0.99)
 
-    width = max(len(k) for k in res)
-    for k, v in res.items():
-        print(f"{k:<{width}}  {v:.3f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
-    return res
+    return emit(res, args.json)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,6 @@ Reports, in one run:
 from __future__ import annotations
 
 import argparse
-import json
 import resource
 import time
 
@@ -19,15 +18,10 @@ import numpy as np
 import torch
 
 from course_lib import rank
+from course_lib.encode import timed
 
+from _common import emit
 
-def best(fn, repeat=3):
-    t = float("inf")
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        out = fn()
-        t = min(t, time.perf_counter() - t0)
-    return out, t
 
 
 def main(argv=None) -> dict:
@@ -49,11 +43,11 @@ def main(argv=None) -> dict:
     items = rng.standard_normal((m, d), dtype=np.float32)
     qt, it = torch.from_numpy(q), torch.from_numpy(items)
     torch.mm(qt[:10], it.T)
-    _, t_mm = best(lambda: torch.mm(qt, it.T))
+    _, t_mm = timed(lambda: torch.mm(qt, it.T), repeat=3)
     index = rank.ExactIndex(items)  # items normalised once, as a served catalogue would be
     index.search(q[:10], args.k)
-    _, t_topk = best(lambda: index.search(q, args.k))
-    _, t_oneshot = best(lambda: rank.top_k(q, items, args.k))
+    _, t_topk = timed(lambda: index.search(q, args.k), repeat=3)
+    _, t_oneshot = timed(lambda: rank.top_k(q, items, args.k), repeat=3)
     flops = 2.0 * n * m * d
     res["matmul_gflops"] = flops / t_mm / 1e9
     res["top_k_gflops_equivalent"] = flops / t_topk / 1e9
@@ -62,8 +56,8 @@ def main(argv=None) -> dict:
 
     # 2. the seed-style loop, on a slice (it is ~10^4 times slower), per query
     small_items = items[:2000]
-    _, t_loop = best(lambda: rank.top_k_loop(q[:2], small_items, args.k), 1)
-    _, t_fast = best(lambda: rank.top_k(q[:200], small_items, args.k))
+    _, t_loop = timed(lambda: rank.top_k_loop(q[:2], small_items, args.k), repeat=1)
+    _, t_fast = timed(lambda: rank.top_k(q[:200], small_items, args.k), repeat=3)
     res["speedup_vs_loop"] = (t_loop / 2) / (t_fast / 200)
 
     # 3. peak memory at scale: the item matrix itself, plus bounded chunks of scores
@@ -88,24 +82,18 @@ def main(argv=None) -> dict:
     cq = centres[rng.integers(0, 2000, n)] + 0.5 * rng.standard_normal((n, d), dtype=np.float32)
     for name, data, queries in (("random", items, q), ("clustered", clustered, cq)):
         try:
-            ann, t_build = best(lambda: rank.ann_index(data, ef_search=64), 1)
+            ann, t_build = timed(lambda: rank.ann_index(data, ef_search=64), repeat=1)
         except ImportError as e:
             res["faiss"] = str(e)
             break
-        (_, approx), t_ann = best(lambda: ann.search(queries, args.k))
+        (_, approx), t_ann = timed(lambda: ann.search(queries, args.k), repeat=3)
         exact_index = rank.ExactIndex(data)
-        (_, exact), t_exact = best(lambda: exact_index.search(queries, args.k))
+        (_, exact), t_exact = timed(lambda: exact_index.search(queries, args.k), repeat=3)
         res[f"faiss_{name}_build_seconds"] = t_build
         res[f"faiss_{name}_recall_at_10"] = rank.recall_vs_exact(approx, exact)
         res[f"faiss_{name}_speedup_vs_exact"] = t_exact / t_ann
 
-    width = max(len(k) for k in res)
-    for k, v in res.items():
-        print(f"{k:<{width}}  {v:.3f}" if isinstance(v, float) else f"{k:<{width}}  {v}")
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(res, f, indent=2)
-    return res
+    return emit(res, args.json)
 
 
 if __name__ == "__main__":
