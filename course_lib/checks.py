@@ -1,0 +1,159 @@
+"""Argument checks for the public API: one small set of validators, so every bad input gets the same kind of message.
+
+Not business logic: each function checks one argument and returns it (coerced where that is safe), or raises a
+``ValueError``/``TypeError`` whose message names the argument, the value it got, and what to pass instead.
+Validate once, at the public boundary; inner helpers trust what they are given.
+"""
+from __future__ import annotations
+
+import math
+import numbers
+from typing import Iterable, Sequence
+
+import numpy as np
+
+
+def _show(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
+
+
+def integer(name: str, value, *, min: int | None = None, max: int | None = None, fix: str = "") -> int:
+    """An integer (not a bool, not 2.5, not None) within ``[min, max]``; returns a plain ``int``.
+
+    A float that is exactly whole (``10.0``) is accepted: notebooks and JSON often produce them.
+    """
+    if isinstance(value, (float, np.floating)) and math.isfinite(value) and float(value).is_integer():
+        value = int(value)
+    if not _is_int(value):
+        raise TypeError(f"{name} must be an integer, got {_show(value)} ({type(value).__name__})"
+                        + (f"; {fix}" if fix else ""))
+    value = int(value)
+    _range(name, value, min, max, fix)
+    return value
+
+
+def number(name: str, value, *, min: float | None = None, max: float | None = None, above: float | None = None,
+           below: float | None = None, allow_none: bool = False, fix: str = "") -> float | None:
+    """A finite real number within the bounds (``min``/``max`` inclusive, ``above``/``below`` exclusive).
+
+    NaN and ±inf are refused: they never make sense as a setting and would spread silently through every result.
+    """
+    if value is None and allow_none:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Real):
+        raise TypeError(f"{name} must be a number, got {_show(value)} ({type(value).__name__})"
+                        + (f"; {fix}" if fix else ""))
+    value = float(value)
+    if not math.isfinite(value):
+        raise ValueError(f"{name} must be a finite number, got {value}" + (f"; {fix}" if fix else ""))
+    _range(name, value, min, max, fix)
+    if above is not None and not value > above:
+        raise ValueError(f"{name} must be > {above}, got {value}" + (f"; {fix}" if fix else ""))
+    if below is not None and not value < below:
+        raise ValueError(f"{name} must be < {below}, got {value}" + (f"; {fix}" if fix else ""))
+    return value
+
+
+def _range(name, value, lo, hi, fix) -> None:
+    if lo is not None and value < lo:
+        raise ValueError(f"{name} must be >= {lo}, got {value}" + (f"; {fix}" if fix else ""))
+    if hi is not None and value > hi:
+        raise ValueError(f"{name} must be <= {hi}, got {value}" + (f"; {fix}" if fix else ""))
+
+
+def choice(name: str, value, options: Sequence[str]) -> str:
+    """One of ``options`` (exact match), else an error listing them."""
+    if value not in tuple(options):
+        raise ValueError(f"{name} must be one of {tuple(options)}, got {_show(value)}")
+    return value
+
+
+def boolean(name: str, value) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {_show(value)} ({type(value).__name__})")
+    return bool(value)
+
+
+def matrix(name: str, value, *, rows: int | None = None, cols: int | None = None, finite: bool = True,
+           dtype=np.float32, allow_empty: bool = True) -> np.ndarray:
+    """A 2-D numeric array (rows, dim); ragged lists, 1-D arrays and NaN/inf are refused with the row numbers."""
+    try:
+        a = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError) as e:
+        raise TypeError(f"{name} must be a 2-D array of numbers (rows, dim), got {type(value).__name__} "
+                        f"that NumPy cannot read as one ({str(e).splitlines()[0][:80]}); "
+                        "check for ragged rows or non-numeric values") from None
+    if a.ndim != 2:
+        hint = "; for one vector use x[None, :] or [x]" if a.ndim == 1 else ""
+        raise ValueError(f"{name} must be 2-D (rows, dim), got shape {a.shape}{hint}")
+    if not allow_empty and a.shape[0] == 0:
+        raise ValueError(f"{name} is empty (shape {a.shape}): give at least one row")
+    if rows is not None and a.shape[0] != rows:
+        raise ValueError(f"{name} must have {rows} rows, got {a.shape[0]}")
+    if cols is not None and a.shape[1] != cols:
+        raise ValueError(f"{name} must have {cols} columns, got {a.shape[1]}")
+    if finite and a.size and not np.isfinite(a).all():
+        bad = np.flatnonzero(~np.isfinite(a).all(axis=1))
+        raise ValueError(f"{name} has NaN or infinite values in row(s) {bad[:5].tolist()}"
+                         + (f" (and {len(bad) - 5} more)" if len(bad) > 5 else "")
+                         + "; re-compute or drop those rows")
+    return a
+
+
+def vector(name: str, value, *, length: int | None = None, finite: bool = True, dtype=np.float64) -> np.ndarray:
+    """A 1-D numeric array; NaN/inf refused with their positions."""
+    try:
+        a = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a 1-D array of numbers, got {_show(value)}") from None
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be 1-D, got shape {a.shape}")
+    if length is not None and len(a) != length:
+        raise ValueError(f"{name} must have {length} entries, got {len(a)}")
+    if finite and not np.isfinite(a).all():
+        bad = np.flatnonzero(~np.isfinite(a))
+        raise ValueError(f"{name} has NaN or infinite values at position(s) {bad[:5].tolist()}")
+    return a
+
+
+def unique(name: str, values: Iterable) -> list:
+    """A list with no repeated entry; a repeat is named."""
+    out = list(values)
+    seen: set = set()
+    for v in out:
+        if v in seen:
+            raise ValueError(f"{name} has a repeated entry {_show(v)}; each must appear once")
+        seen.add(v)
+    return out
+
+
+def index_lists(name: str, lists, n: int, *, allow_padding: bool = False) -> list[list[int]]:
+    """Lists of item indices in ``[0, n)``; ``-1`` is the kit's padding value and is dropped only when
+    ``allow_padding`` (never read as "the last item", as Python's negative indexing would)."""
+    if lists is None:
+        raise TypeError(f"{name} must be a list of lists of item indices, got None")
+    out = []
+    for r, row in enumerate(lists):
+        if row is None:
+            out.append([])
+            continue
+        if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
+            raise TypeError(f"{name}[{r}] must be a list of item indices, got {_show(row)}")
+        clean = []
+        for i in row:
+            if not _is_int(i):
+                raise TypeError(f"{name}[{r}] holds {_show(i)} ({type(i).__name__}); item indices are integers")
+            i = int(i)
+            if i == -1 and allow_padding:
+                continue
+            if not 0 <= i < n:
+                raise ValueError(f"{name}[{r}] holds item index {i}, outside [0, {n})"
+                                 + ("; -1 is padding, not an item" if i == -1 else ""))
+            clean.append(i)
+        out.append(clean)
+    return out
