@@ -10,8 +10,8 @@ import pandas as pd
 
 from . import constants as C
 from .metrics import ndcg_at_k, precision_at_k, recall_at_k
-from .profiles import blend_profiles, history_profiles, item_index
-from .rank import above_threshold, top_k, top_k_scores
+from .profiles import blend_profiles, history_profiles
+from .rank import above_threshold, tie_order, top_k, top_k_scores
 
 
 def threshold_counts(user_vecs, item_vecs, threshold: float = 0.5) -> pd.Series:
@@ -19,46 +19,63 @@ def threshold_counts(user_vecs, item_vecs, threshold: float = 0.5) -> pd.Series:
     return pd.Series([len(x) for x in above_threshold(user_vecs, item_vecs, threshold)], name=f"items with cos >= {threshold}")
 
 
-def new_user_curve(interactions: pd.DataFrame, items: pd.DataFrame, item_vecs: np.ndarray, description_vecs: dict,
-                   ns=(0, 1, 3, 5, 10), k: int = 10, min_history: int = 20, blend_k: float = 5.0) -> pd.DataFrame:
+def new_user_curve(interactions: pd.DataFrame, catalogue, description_vecs: dict, ns=(0, 1, 3, 5, 10),
+                   k: int = 10, min_history: int = 20, blend_k: float = 5.0) -> pd.DataFrame:
     """Quality for a new user after their first ``n`` interactions, for each ``n`` in ``ns``.
 
     Users with a description and at least ``min_history`` interactions play "new user": only their first ``n``
-    interactions are known, and every ``n`` is scored on the same items (those after the first ``max(ns)``).
+    interactions are known. Every ``n`` is scored on the same relevant items: the later items (after the first
+    ``max(ns)``) that are *not* among those first ``max(ns)`` (the discovery task). Counting a repeat of an early item
+    as relevant while hiding it from the list would make every method dip as ``n`` grows: the masked-repeats mistake.
     Popularity is counted on all *other* users. Methods: popularity, description only, history only (n > 0),
     and the blend ``n / (n + blend_k)`` history + the rest description.
     """
-    ns = sorted(set(int(n) for n in ns))
-    if ns[0] < 0:
-        raise ValueError(f"ns must be >= 0, got {ns}")
+    from .baselines import item_popularity
+    from .catalogue import Catalogue
+    from .checks import integer, number
+
+    cat = Catalogue.from_items(catalogue)
+    item_vecs = cat.require_vectors("new_user_curve")
+    k = integer("k", k, min=1)
+    min_history = integer("min_history", min_history, min=1)
+    blend_k = number("blend_k", blend_k, above=0)
+    ns = sorted(set(integer("ns entry", n, min=0) for n in ns))
+    if not ns:
+        raise ValueError("ns is empty: give the numbers of known interactions to try, e.g. [0, 1, 3]")
     per_user = interactions.groupby(C.USER).size()
     users = [u for u in per_user[per_user >= max(min_history, max(ns) + 1)].index if u in description_vecs]
     if not users:
-        raise ValueError(f"no user has a description and at least {min_history} interactions")
-    index = item_index(items)
+        raise ValueError(f"no user has a description and at least {max(min_history, max(ns) + 1)} interactions")
     log = interactions[interactions[C.USER].isin(users)].sort_values([C.USER, C.TIMESTAMP], kind="stable")
-    log = log.assign(order=log.groupby(C.USER).cumcount())
-    test = log[log["order"] >= max(ns)]
-    rel = test.groupby(C.USER)[C.ITEM].agg(lambda s: {index[i] for i in s}).reindex(users).tolist()
-    others = interactions[~interactions[C.USER].isin(users)]
-    pop = np.bincount(others[[C.USER, C.ITEM]].drop_duplicates()[C.ITEM].map(index), minlength=len(items))
+    log = log.assign(order=log.groupby(C.USER).cumcount(), row=cat.rows(log[C.ITEM]))
+    early = log[log["order"] < max(ns)].groupby(C.USER)["row"].agg(set).reindex(users)
+    early = [s if isinstance(s, set) else set() for s in early]
+    later = log[log["order"] >= max(ns)].groupby(C.USER)["row"].agg(set).reindex(users).tolist()
+    rel = [set(t) - e for t, e in zip(later, early)]
+    keep = [bool(r) for r in rel]
+    users = [u for u, ok in zip(users, keep) if ok]
+    rel = [r for r, ok in zip(rel, keep) if ok]
+    log = log[log[C.USER].isin(set(users))]
+    others = interactions[~interactions[C.USER].isin(set(users))]
+    pop = item_popularity(others, cat)
     desc = np.stack([description_vecs[u] for u in users])
     rows = []
     for n in ns:
         known = log[log["order"] < n]
-        seen = known.groupby(C.USER)[C.ITEM].agg(lambda s: [index[i] for i in s]).reindex(users)
+        seen = known.groupby(C.USER)["row"].agg(list).reindex(users)
         seen = [x if isinstance(x, list) else [] for x in seen]
-        lists = {"popularity": top_k_scores(np.tile(pop.astype(np.float32), (len(users), 1)), k, exclude=seen)[1],
+        lists = {"popularity": top_k_scores(np.tile(pop, (len(users), 1)), k, exclude=seen,
+                                            tiebreak=tie_order(pop, cat))[1],
                  "description only": top_k(desc, item_vecs, k, exclude=seen)[1]}
         if n > 0:
-            hist, _ = history_profiles(known, item_vecs, index, users=users)
+            hist, _ = history_profiles(known, cat, users=users)
             lists["history only"] = top_k(hist, item_vecs, k, exclude=seen)[1]
             lists["blend"] = top_k(blend_profiles(hist, desc, np.full(len(users), n), blend_k), item_vecs, k,
                                    exclude=seen)[1]
         else:
             lists["blend"] = lists["description only"]
         for method, idx in lists.items():
-            recs = [list(r) for r in idx]
+            recs = [[int(i) for i in r if i >= 0] for r in idx]
             rows.append({"n": n, "method": method, f"recall@{k}": recall_at_k(recs, rel, k).value,
                          f"ndcg@{k}": ndcg_at_k(recs, rel, k).value, "users": len(users)})
     return pd.DataFrame(rows)
@@ -71,8 +88,13 @@ def cold_item_table(users: list, spaces: dict, items: pd.DataFrame, cold_items: 
     Scored with the shop's ground truth: an item is relevant when its subcategory is one of the user's true
     interests; "relevant and in the preferred colour" counts only users with a colour preference.
     """
-    index = item_index(items)
-    cand = [index[i] for i in cold_items]
+    from .catalogue import Catalogue
+
+    cat = Catalogue.from_items(items)
+    items = cat.items
+    if items is None or C.SUBCATEGORY not in items.columns:
+        raise ValueError("cold_item_table needs the item table with subcategory and colour (the shop)")
+    cand = cat.rows(cold_items, what="cold_items").tolist()
     sub = items[C.SUBCATEGORY].to_numpy()
     col = items[C.COLOUR].to_numpy()
     interests = truth.groupby(C.USER)[C.INTEREST].agg(set).reindex(users)

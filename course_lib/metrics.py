@@ -14,6 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from .checks import integer, matrix
 from .vectors import unit_rows
 
 
@@ -26,6 +27,17 @@ class MetricResult:
 
     def __float__(self) -> float:
         return self.value
+
+
+def _clean(rec, u: int) -> list:
+    """A list without its padding (``-1`` or ``None`` pad lists shorter than k); a repeated item is an error,
+    because counting one item twice would push precision, NDCG and MAP above their maximum."""
+    top = [i for i in list(rec) if i is not None and i != -1]
+    if len(set(top)) != len(top):
+        dup = next(i for i in top if top.count(i) > 1)
+        raise ValueError(f"list {u} recommends item {dup!r} more than once; a top-k list must hold distinct items "
+                         "(deduplicate it, e.g. list(dict.fromkeys(rec)))")
+    return top
 
 
 # ---- per-user formulas (top = the first k items of the list, rel = set of relevant items) ---------------------
@@ -66,15 +78,14 @@ def _ndcg(top, rel, k):
 def _per_user(recommended: Sequence[Sequence], relevant: Sequence[Iterable], k: int, fn) -> MetricResult:
     if len(recommended) != len(relevant):
         raise ValueError(f"got {len(recommended)} lists but {len(relevant)} relevant sets: one per user")
-    if int(k) != k or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = integer("k", k, min=1)
     vals, excluded = [], 0
-    for rec, rel in zip(recommended, relevant):
+    for u, (rec, rel) in enumerate(zip(recommended, relevant)):
         rel = set(rel)
         if not rel:
             excluded += 1
             continue
-        top = [i for i in list(rec)[:k] if i is not None and i != -1]  # -1 pads lists shorter than k
+        top = _clean(rec, u)[:k]
         vals.append(fn(top, rel, k))
     if not vals:
         raise ValueError(f"none of the {excluded} users has a relevant item: nothing to average "
@@ -130,6 +141,12 @@ def auc_per_user(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequ
     scores = np.asarray(scores, dtype=float)
     if len(scores) != len(relevant):
         raise ValueError(f"got {len(scores)} score rows but {len(relevant)} relevant sets")
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (users, items), got shape {scores.shape}")
+    if exclude is not None:
+        from .checks import index_lists
+
+        exclude = index_lists("exclude", exclude, scores.shape[1], allow_padding=True)
     out = np.full(len(scores), np.nan)
     for u, rel in enumerate(relevant):
         keep = np.ones(scores.shape[1], dtype=bool)
@@ -165,19 +182,23 @@ def auc(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequence[Iter
 # ---- beyond accuracy ---------------------------------------------------------------------------------------
 def catalogue_coverage(recommended: Sequence[Sequence], n_items: int) -> float:
     """coverage = |∪_u L_u| / n_items: the share of the catalogue that appears in at least one list."""
-    if n_items <= 0:
-        raise ValueError(f"n_items must be positive, got {n_items}")
-    seen = {i for rec in recommended for i in rec if i is not None and i != -1}
+    n_items = integer("n_items", n_items, min=1)
+    seen = {i for u, rec in enumerate(recommended) for i in _clean(rec, u)}
+    outside = [i for i in seen if not (isinstance(i, (int, np.integer)) and 0 <= i < n_items)]
+    if outside:
+        raise ValueError(f"lists hold {len(outside)} entries that are not item indices in [0, {n_items}), "
+                         f"e.g. {outside[:3]}; pass item rows (not ids) and the catalogue size as n_items")
     return len(seen) / n_items
 
 
 def intra_list_diversity(recommended: Sequence[Sequence], item_vecs: np.ndarray) -> float:
     """ILD = mean over users of the mean pairwise (1 − cos) between the items of L_u (lists of ≥ 2 items)."""
-    v = np.asarray(item_vecs, dtype=float)
-    v = unit_rows(v)
+    v = unit_rows(matrix("item_vecs", item_vecs, dtype=np.float64))
     vals = []
-    for rec in recommended:
-        idx = [i for i in rec if i is not None and i != -1]
+    for u, rec in enumerate(recommended):
+        idx = _clean(rec, u)
+        if any(not 0 <= i < len(v) for i in idx):
+            raise ValueError(f"list {u} holds an item index outside [0, {len(v)}): {idx}")
         if len(idx) < 2:
             continue
         m = v[idx] @ v[idx].T
@@ -193,9 +214,15 @@ def novelty(recommended: Sequence[Sequence], item_popularity: np.ndarray, n_user
 
     Popular items carry little information (low novelty); long-tail items more. The +1 keeps unseen items finite.
     """
-    pop = np.asarray(item_popularity, dtype=float)
+    from .checks import vector
+
+    n_users = integer("n_users", n_users, min=1)
+    pop = vector("item_popularity", item_popularity)
+    if (pop < 0).any() or (pop > n_users).any():
+        raise ValueError(f"item_popularity must count training users per item, in [0, n_users={n_users}]; got values "
+                         f"{pop.min():g}..{pop.max():g} (count distinct users, e.g. baselines.item_popularity)")
     p = (pop + 1) / (n_users + 1)
-    vals = [-np.log2(p[i]) for rec in recommended for i in rec if i is not None and i != -1]
+    vals = [-np.log2(p[i]) for u, rec in enumerate(recommended) for i in _clean(rec, u)]
     if not vals:
         raise ValueError("all lists are empty: novelty is undefined")
     return float(np.mean(vals))

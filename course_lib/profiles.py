@@ -8,34 +8,47 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
+from .catalogue import Catalogue
+from .checks import matrix, number, unique, vector
 from .vectors import unit_rows
 
 
-def item_index(items: pd.DataFrame) -> dict:
-    """``item_id -> row`` of the item matrix (rows follow ``items`` order)."""
-    return {i: k for k, i in enumerate(items[C.ITEM])}
+def item_index(items) -> dict:
+    """``item_id -> row`` of the item matrix (rows follow ``items`` order); the same as ``Catalogue.row``."""
+    return dict(Catalogue.from_items(items).row)
 
 
-def history_profiles(interactions: pd.DataFrame, item_vecs: np.ndarray, index: dict, users=None,
+def _log_rows(interactions: pd.DataFrame, catalogue: Catalogue) -> np.ndarray:
+    missing = [c for c in (C.USER, C.ITEM) if c not in interactions.columns]
+    if missing:
+        raise ValueError(f"interactions are missing column(s) {missing}; found {list(interactions.columns)}")
+    return catalogue.rows(interactions[C.ITEM], what="interactions item_id")
+
+
+def history_profiles(interactions: pd.DataFrame, catalogue: Catalogue, users=None,
                      half_life_days: float | None = None, now=None, use_weights: bool = True):
     """One vector per user: the (weighted) mean of the vectors of the items they interacted with.
 
+    ``catalogue`` holds the item vectors (``Catalogue.from_items(items, vectors)``).
     ``half_life_days``: recency weighting, each event counts ``2 ** (-age / half_life)`` with age measured from
     ``now`` (default: the last event in ``interactions``); ``None`` weighs all events alike.
     ``use_weights``: also multiply by the event weight (view < click < purchase).
     Returns ``(profiles, has_history)``: users with no history get a zero row and ``False``, explicitly,
     so callers decide their fallback (popularity, self-description) instead of ranking with a zero vector.
+    The profile is a weighted *mean*, not unit length: normalise it (``vectors.unit_rows``) before reading
+    ``item_vecs @ profile`` as a cosine.
     """
-    if half_life_days is not None and not half_life_days > 0:
-        raise ValueError(f"half_life_days must be > 0 or None, got {half_life_days}")
-    users = list(pd.unique(interactions[C.USER])) if users is None else list(users)
-    rows = interactions[C.ITEM].map(index)
-    if rows.isna().any():
-        raise ValueError(f"{int(rows.isna().sum())} interactions point to items missing from the item index")
+    vecs = catalogue.require_vectors("history_profiles")
+    half_life_days = number("half_life_days", half_life_days, above=0, allow_none=True,
+                            fix="use None for no recency weighting")
+    users = list(pd.unique(interactions[C.USER])) if users is None else unique("users", users)
+    rows = _log_rows(interactions, catalogue)
     w = np.ones(len(interactions))
     if use_weights and C.WEIGHT in interactions:
-        w = interactions[C.WEIGHT].to_numpy(dtype=float)
-    if half_life_days is not None:
+        w = vector("interactions weight", interactions[C.WEIGHT].to_numpy(dtype=float))
+        if (w < 0).any():
+            raise ValueError("interactions weight must be >= 0 (a negative event weight would flip a profile)")
+    if half_life_days is not None and len(interactions):
         ts = interactions[C.TIMESTAMP]
         now = ts.max() if now is None else pd.Timestamp(now)
         age = (now - ts).dt.total_seconds().to_numpy() / 86400.0
@@ -43,24 +56,31 @@ def history_profiles(interactions: pd.DataFrame, item_vecs: np.ndarray, index: d
     pos = {u: k for k, u in enumerate(users)}
     urow = interactions[C.USER].map(pos)
     keep = urow.notna().to_numpy()
-    out = np.zeros((len(users), item_vecs.shape[1]), dtype=np.float64)
-    np.add.at(out, urow[keep].to_numpy(dtype=np.int64), item_vecs[rows[keep].to_numpy(dtype=np.int64)] * w[keep, None])
-    totals = np.bincount(urow[keep].to_numpy(dtype=np.int64), weights=w[keep], minlength=len(users))
+    ur = urow[keep].to_numpy(dtype=np.int64)
+    out = np.zeros((len(users), vecs.shape[1]), dtype=np.float64)
+    np.add.at(out, ur, vecs[rows[keep]] * w[keep, None])
+    totals = np.bincount(ur, weights=w[keep], minlength=len(users))
     has = totals > 0
     out[has] /= totals[has, None]
     return out.astype(np.float32), has
 
 
-def seen_items(interactions: pd.DataFrame, index: dict, users) -> list[list[int]]:
-    """For each user, the item rows they interacted with (to hide them from their list)."""
-    groups = interactions.groupby(C.USER)[C.ITEM].agg(list)
-    return [[index[i] for i in groups.get(u, [])] for u in users]
+def seen_items(interactions: pd.DataFrame, catalogue: Catalogue, users) -> list[list[int]]:
+    """For each user, the distinct item rows they interacted with (to hide them from their list)."""
+    rows = _log_rows(interactions, catalogue)
+    groups = pd.Series(rows, index=interactions.index).groupby(interactions[C.USER].to_numpy()).agg(
+        lambda s: list(dict.fromkeys(s.tolist())))
+    return [list(groups.get(u, [])) for u in users]
 
 
 def description_profiles(users: pd.DataFrame, encoder) -> dict:
     """``user_id -> vector`` of each non-empty self-description, encoded with ``encoder`` (empty ones are skipped)."""
-    described = users[users[C.DESCRIPTION].fillna("").str.strip() != ""]
-    vecs = encoder.encode(described[C.DESCRIPTION].tolist())
+    if C.DESCRIPTION not in users.columns:
+        return {}
+    described = users[users[C.DESCRIPTION].fillna("").astype(str).str.strip() != ""]
+    if described.empty:
+        return {}
+    vecs = encoder.encode(described[C.DESCRIPTION].astype(str).tolist())
     return dict(zip(described[C.USER], vecs))
 
 
@@ -70,11 +90,10 @@ def blend_profiles(history: np.ndarray, description: np.ndarray, n_interactions,
     Both inputs are normalised first; a user with 0 interactions gets the description, one with many gets
     mostly history. ``k`` is the number of interactions at which both count equally.
     """
-    if not k > 0:
-        raise ValueError(f"k must be > 0, got {k}")
-    h = np.asarray(history, dtype=np.float32)
-    d = np.asarray(description, dtype=np.float32)
-    n = np.asarray(n_interactions, dtype=np.float32).reshape(-1, 1)
+    k = number("k", k, above=0)
+    h = matrix("history", history)
+    d = matrix("description", description, rows=len(h), cols=h.shape[1])
+    n = vector("n_interactions", n_interactions, length=len(h)).reshape(-1, 1)
     if (n < 0).any():
         raise ValueError("n_interactions must be >= 0")
     w = n / (n + k)

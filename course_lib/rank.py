@@ -22,7 +22,11 @@ def _unit_rows(x, name: str, device):
     """
     import torch
 
-    t = torch.as_tensor(x if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float32)).to(device).float()
+    if not isinstance(x, torch.Tensor):
+        x = np.asarray(x, dtype=np.float32)
+        if not x.flags.writeable:  # e.g. a Catalogue's read-only vectors: torch wants a writable buffer
+            x = x.copy()
+    t = torch.as_tensor(x).to(device).float()
     if t.ndim != 2:
         raise ValueError(f"{name} must be 2-D (rows, dim), got shape {tuple(t.shape)}")
     norms = torch.linalg.vector_norm(t, dim=1)
@@ -49,8 +53,9 @@ class ExactIndex:
         """See :func:`top_k`."""
         import torch
 
-        if int(k) != k or k <= 0:
-            raise ValueError(f"k must be a positive integer, got {k!r}")
+        from .checks import integer
+
+        k = integer("k", k, min=1)
         dev = self.device
         q = _unit_rows(query_vecs, "query_vecs", dev)
         items = self.items
@@ -71,6 +76,10 @@ class ExactIndex:
             n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
             if n_ex != q.shape[0]:
                 raise ValueError(f"exclude must have one entry per query ({q.shape[0]}), got {n_ex}")
+            if not hasattr(exclude, "tocsr"):  # -1 is padding, never "the last item"
+                from .checks import index_lists
+
+                exclude = index_lists("exclude", exclude, n_items, allow_padding=True)
         pos = None  # position of each item index inside the (possibly restricted) item matrix
         if cand is not None:
             pos = np.full(n_items, -1, dtype=np.int64)
@@ -107,8 +116,9 @@ def top_k(query_vecs, item_vecs, k: int, exclude: Sequence | None = None, candid
     - A zero query or item vector scores 0 against everything (never NaN).
     - Queries are processed in chunks so the score block never exceeds ``MEMORY_BUDGET`` bytes.
     """
-    if int(k) != k or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    from .checks import integer
+
+    k = integer("k", k, min=1)
     return ExactIndex(item_vecs, device).search(query_vecs, k, exclude, candidates, chunk_size)
 
 
@@ -130,26 +140,45 @@ def top_k_loop(query_vecs, item_vecs, k: int) -> tuple[np.ndarray, np.ndarray]:
     return np.array(out_s, dtype=np.float32), np.array(out_i, dtype=np.int64)
 
 
+def tie_order(popularity, catalogue=None) -> np.ndarray:
+    """The kit's one tie-breaking rule as a per-item priority (0 first): higher training popularity first, then the
+    smaller item id (ids compared as numbers when they all are integers). Pass it as ``tiebreak=`` to
+    :func:`top_k_scores`; ``evaluate`` and every recommender's ``recommend`` use it."""
+    pop = np.asarray(popularity, dtype=np.float64)
+    ids = catalogue.id_order if catalogue is not None else np.arange(len(pop))
+    order = np.lexsort((ids, -pop))
+    rank = np.empty(len(order), dtype=np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
+
+
 def top_k_scores(scores, k: int, exclude: Sequence | None = None, candidates: Sequence[int] | None = None,
-                 chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
+                 tiebreak: Sequence[int] | None = None, chunk_size: int = 4096) -> tuple[np.ndarray, np.ndarray]:
     """Like :func:`top_k`, for a ready ``(n_users, n_items)`` score matrix (collaborative filtering, hybrids).
 
-    Same masks, same padding with ``-1`` / ``-inf``; NaN scores are refused.
+    - Equal scores are ordered by ``tiebreak`` (a per-item priority, lower first; see :func:`tie_order`), else by
+      item index: never by the arbitrary order of ``torch.topk``, so a constant row gives a documented list.
+    - Same masks as :func:`top_k`; where a user has fewer visible items than ``k`` the tail is padded with index
+      ``-1`` and score ``-inf``. Scores must be finite (hide items with ``exclude=``, not with ``-inf``).
     """
-    import torch
+    from .checks import index_lists, integer
 
     s_all = np.asarray(scores, dtype=np.float32)
     if s_all.ndim != 2:
         raise ValueError(f"scores must be 2-D (users, items), got shape {s_all.shape}")
-    if np.isnan(s_all).any():
-        raise ValueError(f"scores contain NaN in row(s) {np.flatnonzero(np.isnan(s_all).any(1))[:5].tolist()}")
-    if int(k) != k or k <= 0:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    bad = ~np.isfinite(s_all)
+    if bad.any():
+        rows = np.flatnonzero(bad.any(1))[:5].tolist()
+        raise ValueError(f"scores contain NaN or infinite values in row(s) {rows}; scores must be finite "
+                         "(to hide items use exclude=, not -inf)")
+    k = integer("k", k, min=1)
     n, m = s_all.shape
     if exclude is not None:
         n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
         if n_ex != n:
             raise ValueError(f"exclude must have one entry per user ({n}), got {n_ex}")
+        if not hasattr(exclude, "tocsr"):
+            exclude = index_lists("exclude", exclude, m, allow_padding=True)
     allowed = None
     if candidates is not None:
         cand = np.unique(np.asarray(candidates, dtype=np.int64))
@@ -159,20 +188,27 @@ def top_k_scores(scores, k: int, exclude: Sequence | None = None, candidates: Se
         allowed[cand] = True
         k = min(k, len(cand))
     k = int(min(k, m))
+    tb = np.arange(m, dtype=np.int64) if tiebreak is None else np.asarray(tiebreak, dtype=np.int64)
+    if tb.shape != (m,):
+        raise ValueError(f"tiebreak must give one priority per item ({m}), got shape {tb.shape}")
     out_s = np.empty((n, k), dtype=np.float32)
     out_i = np.empty((n, k), dtype=np.int64)
     for start in range(0, n, chunk_size):
         stop = min(start + chunk_size, n)
-        block = s_all[start:stop].copy()
+        block = s_all[start:stop]
+        hidden = np.zeros(block.shape, dtype=bool)
         if allowed is not None:
-            block[:, ~allowed] = -np.inf
+            hidden[:, ~allowed] = True
         if exclude is not None:
             rows, cols = _exclusions(exclude, start, stop, None)
-            block[rows, cols] = -np.inf
-        v, i = torch.topk(torch.from_numpy(block), k, dim=1)
-        v, i = v.numpy(), i.numpy()
-        i[~np.isfinite(v)] = -1
-        out_s[start:stop], out_i[start:stop] = v, i
+            hidden[rows, cols] = True
+        # sort keys, last is primary: visible first, then higher score, then the tie-break priority
+        order = np.lexsort((np.broadcast_to(tb, block.shape), -block, hidden), axis=-1)[:, :k]
+        v = np.take_along_axis(block, order, axis=1).astype(np.float32)
+        gone = np.take_along_axis(hidden, order, axis=1)
+        order[gone] = -1
+        v[gone] = -np.inf
+        out_s[start:stop], out_i[start:stop] = v, order
     return out_s, out_i
 
 

@@ -6,8 +6,7 @@ Not a single-vector profile (see ``profiles``): a user is a handful of interests
    trend: the interest's share of recent activity divided by its share overall;
 3. tiers: documented rules below map importance and trend to core / secondary / emerging / fading / peripheral;
 4. names: the nearest label (subcategory or genre names, or your own words) to each interest, by the text encoder;
-5. segments: cold / tail / torso / head by activity, with a strategy per segment;
-6. multi-interest retrieval: a top-N per interest, merged by importance with a floor for emerging interests.
+5. multi-interest retrieval: a top-N per interest, merged by importance with a floor for emerging interests.
 """
 from __future__ import annotations
 
@@ -17,6 +16,10 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
+from .baselines import Recommender
+from .catalogue import Catalogue
+from .checks import integer
+from .segments import SEGMENTS
 from .vectors import unit_rows
 
 CLUSTERINGS = ("ward", "kmeans")
@@ -106,8 +109,7 @@ def _cluster(vecs: np.ndarray, cfg: TierConfig) -> np.ndarray:
     return KMeans(n_clusters=k, n_init=4, random_state=cfg.seed).fit_predict(vecs)
 
 
-def discover(history: pd.DataFrame, item_vecs: np.ndarray, index: dict, cfg: TierConfig = TierConfig(),
-             now=None, user=None) -> UserInterests:
+def discover(history: pd.DataFrame, catalogue, cfg: TierConfig = TierConfig(), now=None, user=None) -> UserInterests:
     """Find, weigh and tier the interests of one user from their ``history`` (rows of an interaction log).
 
     ``now`` is the reference time for ages and the recent window (default: the last event of the history).
@@ -119,11 +121,8 @@ def discover(history: pd.DataFrame, item_vecs: np.ndarray, index: dict, cfg: Tie
         out.labels = np.zeros(0, dtype=int)
         return out
     h = history.sort_values(C.TIMESTAMP, kind="stable")
-    rows = h[C.ITEM].map(index)
-    if rows.isna().any():
-        raise ValueError(f"history has item ids missing from the item index, e.g. {h[C.ITEM][rows.isna()].iloc[0]!r}")
-    rows = rows.to_numpy(dtype=np.int64)
-    v = np.asarray(item_vecs, dtype=np.float64)[rows]
+    rows = catalogue.rows(h[C.ITEM], what="history item_id")
+    v = np.asarray(catalogue.require_vectors("discover"), dtype=np.float64)[rows]
     v = unit_rows(v)
     labels = _cluster(v, cfg)
     ts = h[C.TIMESTAMP]
@@ -184,14 +183,13 @@ def _assign_tiers(interests: list, cfg: TierConfig, now, start, span: float, n_r
             it.tier = "secondary"
 
 
-def discover_all(interactions: pd.DataFrame, item_vecs: np.ndarray, index: dict, cfg: TierConfig = TierConfig(),
-                 users=None, now=None) -> dict:
+def discover_all(interactions: pd.DataFrame, catalogue, cfg: TierConfig = TierConfig(), users=None, now=None) -> dict:
     """``user -> UserInterests`` for every user (all users in the log by default); one reference time for all."""
     now = interactions[C.TIMESTAMP].max() if now is None else pd.Timestamp(now)
     groups = dict(tuple(interactions.groupby(C.USER, sort=False)))
     users = list(groups) if users is None else list(users)
     empty = interactions.iloc[:0]
-    return {u: discover(groups.get(u, empty), item_vecs, index, cfg, now=now, user=u) for u in users}
+    return {u: discover(groups.get(u, empty), catalogue, cfg, now=now, user=u) for u in users}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -229,30 +227,6 @@ def tfidf_terms(texts: list, top: int = 3) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 5. segments
-# ---------------------------------------------------------------------------------------------------------
-SEGMENTS = ("cold", "tail", "torso", "head")
-STRATEGY = pd.DataFrame({
-    "segment": list(SEGMENTS),
-    "activity": ["no interactions", "a few interactions", "a moderate history", "a long history"],
-    "strategy": ["self-description (else popularity)", "content-heavy hybrid, one interest vector",
-                 "hybrid, multi-interest retrieval", "collaborative-heavy hybrid, multi-interest retrieval"],
-    "why": ["nothing else is known", "too little data for collaborative filtering; words and content generalise",
-            "enough events to find 2–3 interests", "co-occurrence data is rich; several interests to cover"],
-}).set_index("segment")
-
-
-def user_segments(train: pd.DataFrame, users, thresholds=(5, 20)) -> pd.Series:
-    """Segment by activity: cold (0), tail (1 .. t1−1), torso (t1 .. t2−1), head (≥ t2)."""
-    t1, t2 = thresholds
-    if not 0 < t1 < t2:
-        raise ValueError(f"thresholds must satisfy 0 < tail/torso < torso/head, got {thresholds}")
-    n = train.groupby(C.USER).size().reindex(list(users), fill_value=0)
-    seg = np.select([n == 0, n < t1, n < t2], ["cold", "tail", "torso"], "head")
-    return pd.Series(seg, index=n.index, name="segment")
-
-
-# ---------------------------------------------------------------------------------------------------------
 # 6. multi-interest retrieval
 # ---------------------------------------------------------------------------------------------------------
 def allocate_slots(shares, tiers, k: int, emerging_floor: int = 2) -> np.ndarray:
@@ -277,7 +251,7 @@ def allocate_slots(shares, tiers, k: int, emerging_floor: int = 2) -> np.ndarray
     return slots
 
 
-def multi_interest_lists(tiered: dict, users, item_vecs: np.ndarray, k: int, seen: list | None = None,
+def multi_interest_lists(tiered: dict, users, catalogue, k: int, seen: list | None = None,
                          emerging_floor: int = 2) -> np.ndarray:
     """Top-k per user: each interest's own nearest items (its centroid as the query), merged by slots.
 
@@ -286,6 +260,7 @@ def multi_interest_lists(tiered: dict, users, item_vecs: np.ndarray, k: int, see
     """
     from .rank import ExactIndex
 
+    item_vecs = catalogue.require_vectors("multi_interest_lists")
     index = ExactIndex(item_vecs)
     out = np.full((len(users), k), -1, dtype=np.int64)
     for r, u in enumerate(users):
@@ -320,43 +295,51 @@ def multi_interest_lists(tiered: dict, users, item_vecs: np.ndarray, k: int, see
     return out
 
 
-class MultiInterest:
-    """A recommender (``fit`` / ``scores``, like ``baselines``) that ranks by merged per-interest lists.
+class MultiInterest(Recommender):
+    """A recommender (the ``baselines`` protocol) that ranks by merged per-interest lists.
 
     Items in the merged list score highest, in list order; every other item keeps the single-vector cosine
-    below them, so metrics that need a full ranking (AUC) still work. Users without history use
-    ``fallback`` (e.g. a ``Content`` recommender with descriptions).
+    below them, so metrics that need a full ranking (AUC) still work. New users: ``fallback``, either
+    ``"popularity"`` or another fitted-with-us recommender (e.g. a ``Content`` with descriptions).
     """
 
     name = "multi-interest"
 
-    def __init__(self, items: pd.DataFrame, item_vecs: np.ndarray, cfg: TierConfig = TierConfig(), k: int = 10,
-                 emerging_floor: int = 2, fallback=None):
-        self.items, self.cfg, self.k, self.emerging_floor, self.fallback = items, cfg, k, emerging_floor, fallback
-        v = np.asarray(item_vecs, dtype=np.float32)
-        self.item_vecs = unit_rows(v)
+    def __init__(self, catalogue, item_vecs=None, cfg: TierConfig = TierConfig(), k: int = 10,
+                 emerging_floor: int = 2, fallback="popularity"):
+        cat = Catalogue.from_items(catalogue, item_vecs)
+        cat = cat.with_vectors(unit_rows(cat.require_vectors("MultiInterest")))
+        self.fallback_model = fallback if isinstance(fallback, Recommender) else None
+        super().__init__(cat, "recommender" if self.fallback_model is not None else fallback)
+        self.cfg, self.k, self.emerging_floor = cfg, integer("k", k, min=1), integer("emerging_floor", emerging_floor, min=0)
 
-    def fit(self, train: pd.DataFrame):
-        from .profiles import item_index
+    fallbacks = ("popularity", None, "recommender")
 
-        self.index = item_index(self.items)
-        self.train = train
-        self.tiered = discover_all(train, self.item_vecs, self.index, self.cfg)
-        if self.fallback is not None:
-            self.fallback.fit(train)
-        return self
+    @property
+    def fallback_label(self) -> str:
+        if self.fallback_model is not None:
+            return f"{self.fallback_model.name} ({self.fallback_model.fallback_label})"
+        return super().fallback_label
 
-    def scores(self, users) -> np.ndarray:
+    def _fit(self, train: pd.DataFrame):
+        self.train_ = train
+        self.tiered_ = discover_all(train, self.catalogue, self.cfg)
+        if self.fallback_model is not None:
+            self.fallback_model.fit(train)
+
+    def _score_new(self, users) -> np.ndarray:
+        if self.fallback_model is not None:
+            return self.fallback_model.score(users)
+        return super()._score_new(users)
+
+    def _score(self, users) -> np.ndarray:
         from .profiles import history_profiles, seen_items
 
         users = list(users)
-        prof, has = history_profiles(self.train, self.item_vecs, self.index, users=users,
-                                     half_life_days=self.cfg.half_life_days)
-        s = unit_rows(prof) @ self.item_vecs.T - 10.0
-        if self.fallback is not None and (~has).any():
-            s[~has] = self.fallback.scores([u for u, h in zip(users, has) if not h]) - 10.0
-        lists = multi_interest_lists(self.tiered, users, self.item_vecs, self.k, seen_items(self.train, self.index, users),
-                                     self.emerging_floor)
+        prof, _ = history_profiles(self.train_, self.catalogue, users=users, half_life_days=self.cfg.half_life_days)
+        s = unit_rows(prof) @ self.catalogue.vectors.T - 10.0
+        lists = multi_interest_lists(self.tiered_, users, self.catalogue, self.k,
+                                     seen_items(self.train_, self.catalogue, users), self.emerging_floor)
         for r, row in enumerate(lists):
             valid = row[row >= 0]
             s[r, valid] = 100.0 - np.arange(len(valid))

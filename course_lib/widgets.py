@@ -19,8 +19,7 @@ def live() -> bool:
     return os.environ.get(HEADLESS_ENV, "0") != "1"
 
 
-def explore_user(ds, item_vecs, index: dict, user, cfg: TierConfig, label_words: dict, encoder, k: int = 8,
-                 show: bool = True):
+def explore_user(ds, catalogue, user, cfg: TierConfig, label_words: dict, encoder, k: int = 8, show: bool = True):
     """Discover, tier and name one user's interests, draw the timeline, and list recommendations per tier.
 
     Returns ``(figure, tiers table, merged list table)``; with ``show=True`` (notebooks) also displays them.
@@ -30,16 +29,16 @@ def explore_user(ds, item_vecs, index: dict, user, cfg: TierConfig, label_words:
 
     now = ds.interactions[C.TIMESTAMP].max()
     hist = ds.interactions[ds.interactions[C.USER] == user]
-    ui = discover(hist, item_vecs, index, cfg, now=now, user=user)
+    ui = discover(hist, catalogue, cfg, now=now, user=user)
     name_interests({user: ui}, label_words, encoder)
     fig = plot_interest_timeline(ds, user, ui)
-    lists = multi_interest_lists({user: ui}, [user], item_vecs, k, seen_items(ds.interactions, index, [user]))
+    lists = multi_interest_lists({user: ui}, [user], catalogue, k, seen_items(ds.interactions, catalogue, [user]))
     rows = ds.items.iloc[[i for i in lists[0] if i >= 0]]
     # which interest put each item there: the nearest centroid
     import numpy as np
 
     cents = np.stack([it.centroid for it in ui.interests])
-    v = item_vecs[[i for i in lists[0] if i >= 0]]
+    v = catalogue.vectors[[i for i in lists[0] if i >= 0]]
     owner = np.argmax(v @ cents.T, axis=1)
     merged = pd.DataFrame({"rank": range(1, len(rows) + 1), C.ITEM: rows[C.ITEM].to_numpy(), C.TITLE: rows[C.TITLE].to_numpy(),
                            C.SUBCATEGORY: rows[C.SUBCATEGORY].to_numpy() if C.SUBCATEGORY in rows else "",
@@ -55,7 +54,7 @@ def explore_user(ds, item_vecs, index: dict, user, cfg: TierConfig, label_words:
     return fig, table, merged
 
 
-def tier_explorer(ds, item_vecs, index: dict, users: list, cfg: TierConfig, label_words: dict, encoder, k: int = 8):
+def tier_explorer(ds, catalogue, users: list, cfg: TierConfig, label_words: dict, encoder, k: int = 8):
     """A user picker, a half-life slider and a distance-threshold slider around :func:`explore_user`.
 
     Needs a live kernel (JupyterLab); headless runs call ``explore_user`` directly instead.
@@ -63,7 +62,7 @@ def tier_explorer(ds, item_vecs, index: dict, users: list, cfg: TierConfig, labe
     import ipywidgets as W
 
     def update(user, half_life_days, distance_threshold):
-        explore_user(ds, item_vecs, index, user, with_settings(cfg, half_life_days=half_life_days,
+        explore_user(ds, catalogue, user, with_settings(cfg, half_life_days=half_life_days,
                                                                  distance_threshold=distance_threshold),
                      label_words, encoder, k)
 

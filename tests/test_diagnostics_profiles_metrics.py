@@ -5,7 +5,8 @@ import pytest
 from course_lib import constants as C
 from course_lib.diagnostics import keyword_vs_semantic, neighbour_precision, pair_cosines
 from course_lib.metrics import precision_at_k, recall_at_k
-from course_lib.profiles import history_profiles, item_index, seen_items
+from course_lib.catalogue import Catalogue
+from course_lib.profiles import history_profiles, seen_items
 
 
 def test_neighbour_precision_by_hand():
@@ -47,17 +48,19 @@ def test_history_profiles_by_hand():
     items = pd.DataFrame({C.ITEM: ["a", "b", "c"]})
     vecs = np.array([[1.0, 0], [0, 1.0], [1.0, 1.0]])
     inter = log([("u", "a", "2026-01-01", 1.0), ("u", "b", "2026-01-11", 3.0), ("v", "c", "2026-01-05", 1.0)])
-    idx = item_index(items)
-    p, has = history_profiles(inter, vecs, idx, users=["u", "v", "w"])
+    cat = Catalogue.from_items(items, vecs)
+    p, has = history_profiles(inter, cat, users=["u", "v", "w"])
     np.testing.assert_allclose(p[0], [0.25, 0.75])  # weights 1 and 3
     np.testing.assert_allclose(p[1], [1, 1])
     assert has.tolist() == [True, True, False] and np.all(p[2] == 0)
     # half-life 10 days, now = last event: a is 10 days old and counts half
-    p, _ = history_profiles(inter, vecs, idx, users=["u"], half_life_days=10, use_weights=False)
+    p, _ = history_profiles(inter, cat, users=["u"], half_life_days=10, use_weights=False)
     np.testing.assert_allclose(p[0], [0.5 / 1.5, 1 / 1.5], rtol=1e-6)
-    assert seen_items(inter, idx, ["u", "w"]) == [[0, 1], []]
+    assert seen_items(inter, cat, ["u", "w"]) == [[0, 1], []]
     with pytest.raises(ValueError, match="half_life_days must be > 0"):
-        history_profiles(inter, vecs, idx, half_life_days=0)
+        history_profiles(inter, cat, half_life_days=0)
+    with pytest.raises(ValueError, match="users has a repeated entry 'u'"):
+        history_profiles(inter, cat, users=["u", "u"])
 
 
 def test_precision_recall_by_hand_and_against_sklearn():

@@ -111,12 +111,19 @@ def test_article_recall_shrinks_with_the_catalogue():
 
 @pytest.mark.parametrize("call,msg", [
     (lambda: M.ndcg_at_k([[1]], [set()], 1), "none of the 1 users has a relevant item"),
-    (lambda: M.ndcg_at_k([[1]], [{1}], 0), "k must be a positive integer"),
+    (lambda: M.ndcg_at_k([[1]], [{1}], 0), "k must be >= 1, got 0"),
+    (lambda: M.ndcg_at_k([[7, 7, 7]], [{7}], 3), "recommends item 7 more than once"),
+    (lambda: M.map_at_k([[1, 2, 1]], [{1}], 3), "more than once"),
+    (lambda: M.catalogue_coverage([[0, 1, 5]], 3), r"not item indices in \[0, 3\)"),
+    (lambda: M.novelty([[0]], np.array([5.0, 1.0]), 3), r"in \[0, n_users=3\]"),
+    (lambda: M.novelty([[0]], np.array([-1.0, 1.0]), 3), "item_popularity must count"),
+    (lambda: M.intra_list_diversity([[0, 1]], np.array([[np.nan, 1.0], [1.0, 0.0]])), "NaN or infinite"),
+    (lambda: M.auc(np.zeros((1, 3)), [{0}], exclude=[[3]]), r"outside \[0, 3\)"),
     (lambda: M.auc(np.zeros((1, 3)), [{0, 1, 2}]), "both relevant and non-relevant"),
     (lambda: M.auc(np.array([[np.nan, 1, 2]]), [{1}]), "non-finite scores"),
     (lambda: M.intra_list_diversity([[1]], np.eye(3)), "two or more items"),
-    (lambda: M.catalogue_coverage([[1]], 0), "n_items must be positive"),
+    (lambda: M.catalogue_coverage([[1]], 0), "n_items must be >= 1, got 0"),
 ])
 def test_errors_are_explicit(call, msg):
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
         call()

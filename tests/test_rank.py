@@ -77,14 +77,16 @@ def test_zero_vectors_never_give_nan(data):
 
 
 @pytest.mark.parametrize("kwargs,msg", [
-    ({"k": 0}, "k must be a positive integer"),
-    ({"k": 2.5}, "k must be a positive integer"),
+    ({"k": 0}, "k must be >= 1, got 0"),
+    ({"k": 2.5}, "k must be an integer, got 2.5"),
+    ({"k": None}, "k must be an integer, got None"),
+    ({"k": 3, "exclude": [[-2]] * 37}, r"outside \[0, 101\)"),
     ({"k": 3, "candidates": []}, "candidates is empty"),
     ({"k": 3, "candidates": [0, 500]}, r"item indices in \[0, 101\)"),
     ({"k": 3, "exclude": [[1]]}, r"one entry per query \(37\), got 1"),
 ])
 def test_bad_arguments(data, kwargs, msg):
-    with pytest.raises(ValueError, match=msg):
+    with pytest.raises((ValueError, TypeError), match=msg):
         top_k(*data, **kwargs)
 
 
@@ -116,3 +118,30 @@ def test_lists_table_returns_items_not_vectors(shop):
     t = lists_table(items, ["a", "b", "c"], i, s)
     assert list(t.columns[:4]) == ["query", "rank", "item_id", "score"]
     assert t.loc[t["query"] == "b", "item_id"].iloc[0] == items["item_id"].iloc[1]
+
+
+def test_padding_is_never_read_as_the_last_item(data):
+    q, items = data
+    _, plain = top_k(q[:1], items, 101)
+    _, padded = top_k(q[:1], items, 101, exclude=[[-1]])
+    np.testing.assert_array_equal(plain, padded)  # -1 pads lists; it must not hide item 100
+
+
+def test_top_k_scores_breaks_ties_by_the_documented_rule():
+    from course_lib.catalogue import Catalogue
+    from course_lib.rank import tie_order, top_k_scores
+
+    cat = Catalogue.from_items(["10", "9", "2", "1"])  # ids that sort differently as text and as numbers
+    pop = np.array([0.0, 3.0, 3.0, 1.0])
+    tb = tie_order(pop, cat)
+    # constant row: popularity first (rows 1 and 2 tie at 3: id 2 < id 9), then id 1, then id 10
+    _, i = top_k_scores(np.zeros((1, 4)), 4, tiebreak=tb)
+    assert i[0].tolist() == [2, 1, 3, 0]
+    # a real score always wins over the tie-break, and equal scores keep the rule
+    _, i = top_k_scores(np.array([[0.5, 0.1, 0.1, 0.1]]), 3, tiebreak=tb)
+    assert i[0].tolist() == [0, 2, 1]
+    # without a tie-break: item row order, never torch's arbitrary order
+    _, i = top_k_scores(np.zeros((2, 4)), 4, exclude=[[1], []])
+    assert i.tolist() == [[0, 2, 3, -1], [0, 1, 2, 3]]
+    with pytest.raises(ValueError, match="NaN or infinite"):
+        top_k_scores(np.array([[np.inf, 0.0]]), 1)

@@ -5,13 +5,16 @@ import pytest
 
 from course_lib import constants as C
 from course_lib.tiers import (MultiInterest, TierConfig, allocate_slots, discover, discover_all, interest_coverage,
-                              multi_interest_lists, name_interests, recovery, tfidf_terms, user_segments, with_settings)
+                              multi_interest_lists, name_interests, recovery, tfidf_terms, with_settings)
+from course_lib.catalogue import Catalogue
+from course_lib.segments import user_segments
 
 # three well-separated "topics" of 6 items each: rows 0-5 near e0, 6-11 near e1, 12-17 near e2
 rng = np.random.default_rng(0)
 VECS = np.repeat(np.eye(3), 6, axis=0) * 3 + 0.05 * rng.normal(size=(18, 3))
 ITEMS = pd.DataFrame({C.ITEM: [f"i{k}" for k in range(18)], C.SUBCATEGORY: ["A"] * 6 + ["B"] * 6 + ["C"] * 6})
 INDEX = {f"i{k}": k for k in range(18)}
+CAT = Catalogue.from_items(ITEMS, VECS)
 START = pd.Timestamp("2026-01-01")
 
 
@@ -30,7 +33,7 @@ def story():
 
 
 def test_the_obvious_story():
-    ui = discover(story(), VECS, INDEX, TierConfig())
+    ui = discover(story(), CAT, TierConfig())
     by_topic = {ITEMS[C.SUBCATEGORY].iloc[it.medoid]: it.tier for it in ui.interests}
     assert by_topic == {"A": "core", "B": "emerging", "C": "fading"}
     assert ui.interests[0].tier == "core"  # ordered core, secondary, emerging, fading, peripheral
@@ -42,7 +45,7 @@ def test_the_obvious_story():
 
 def test_importance_is_time_decayed():
     h = events([(0, 0), (6, 90)])  # two singletons, one old, one at the reference time
-    ui = discover(h, VECS, INDEX, TierConfig(half_life_days=90, min_events=1))
+    ui = discover(h, CAT, TierConfig(half_life_days=90, min_events=1))
     imp = {ITEMS[C.SUBCATEGORY].iloc[it.medoid]: it.importance for it in ui.interests}
     assert imp["B"] == pytest.approx(1.0) and imp["A"] == pytest.approx(0.5)
 
@@ -54,14 +57,14 @@ def test_importance_is_time_decayed():
     ([(0, 5), (0, 5), (0, 5)], ["core"]),  # the same item, same time, repeated
 ])
 def test_tiny_users(spec, expected):
-    ui = discover(events(spec), VECS, INDEX, TierConfig())
+    ui = discover(events(spec), CAT, TierConfig())
     assert [it.tier for it in ui.interests] == expected
     assert all(np.isfinite(it.share) and np.isfinite(it.importance) for it in ui.interests)
 
 
 def test_all_events_at_one_time_have_no_trend():
     h = events([(0, 3), (1, 3), (6, 3), (7, 3), (12, 3)])
-    ui = discover(h, VECS, INDEX, TierConfig())
+    ui = discover(h, CAT, TierConfig())
     assert all(np.isnan(it.trend) for it in ui.interests)
     assert {it.tier for it in ui.interests} <= {"core", "secondary", "peripheral"}
     assert sum(it.tier == "core" for it in ui.interests) == 1
@@ -70,12 +73,12 @@ def test_all_events_at_one_time_have_no_trend():
 def test_unknown_item_is_reported():
     h = events([(0, 1)])
     h.loc[0, C.ITEM] = "nope"
-    with pytest.raises(ValueError, match="missing from the item index.*'nope'"):
-        discover(h, VECS, INDEX)
+    with pytest.raises(ValueError, match="not in the catalogue.*'nope'"):
+        discover(h, CAT)
 
 
 def test_kmeans_option_and_bad_options():
-    ui = discover(story(), VECS, INDEX, TierConfig(clustering="kmeans"))
+    ui = discover(story(), CAT, TierConfig(clustering="kmeans"))
     assert 2 <= len(ui.interests) <= 8
     with pytest.raises(ValueError, match=r"clustering must be one of \('ward', 'kmeans'\)"):
         TierConfig(clustering="dbscan")
@@ -88,7 +91,7 @@ def test_names_come_from_the_nearest_label():
         def encode(self, words):
             return np.array([[1.0 if w == t else 0.0 for t in ("alpha", "beta", "gamma")] for w in words])
 
-    tiered = {"u": discover(story(), VECS, INDEX)}
+    tiered = {"u": discover(story(), CAT)}
     name_interests(tiered, {"Topic A": "alpha", "Topic B": "beta", "Topic C": "gamma"}, Enc())
     names = {ITEMS[C.SUBCATEGORY].iloc[it.medoid]: it.name for it in tiered["u"].interests}
     assert names == {"A": "Topic A", "B": "Topic B", "C": "Topic C"}
@@ -109,23 +112,23 @@ def test_slots_follow_importance_with_an_emerging_floor():
 
 
 def test_multi_interest_lists_follow_the_slots_without_duplicates():
-    tiered = {"u": discover(story(), VECS, INDEX)}
+    tiered = {"u": discover(story(), CAT)}
     seen = [list(story()[C.ITEM].map(INDEX).unique())]
-    lists = multi_interest_lists(tiered, ["u"], VECS, 4, seen=seen)
+    lists = multi_interest_lists(tiered, ["u"], CAT, 4, seen=seen)
     row = lists[0]
     assert len(set(row)) == 4 and -1 not in row and not set(row) & set(seen[0])
     topics = [ITEMS[C.SUBCATEGORY].iloc[i] for i in row]
     # the core takes most slots; the emerging interest gets its floor of 2 even with a smaller importance share
     assert topics.count("B") == 2 and topics.count("A") >= 1
-    tiny = multi_interest_lists(tiered, ["u", "nobody"], VECS, 3, seen=[list(range(17)), []])
+    tiny = multi_interest_lists(tiered, ["u", "nobody"], CAT, 3, seen=[list(range(17)), []])
     assert tiny[0].tolist() == [17, -1, -1] and tiny[1].tolist() == [-1, -1, -1]
 
 
 def test_multi_interest_recommender_ranks_its_list_first():
     log = story()
     m = MultiInterest(ITEMS, VECS, k=4).fit(log)
-    s = m.scores(["u"])[0]
-    expected = multi_interest_lists(m.tiered, ["u"], m.item_vecs, 4, [list(log[C.ITEM].map(INDEX).unique())])[0]
+    s = m.score(["u"])[0]
+    expected = multi_interest_lists(m.tiered_, ["u"], m.catalogue, 4, [list(log[C.ITEM].map(INDEX).unique())])[0]
     assert np.argsort(-s)[:4].tolist() == expected.tolist()
     assert np.isfinite(s).all()
 
@@ -136,7 +139,7 @@ def test_segments():
 
 
 def test_recovery_and_coverage_on_the_story():
-    tiered = discover_all(story(), VECS, INDEX)
+    tiered = discover_all(story(), CAT)
     truth = pd.DataFrame({C.USER: ["u"] * 3, C.INTEREST: ["A", "B", "C"], C.TIER: ["core", "emerging", "fading"]})
     r = recovery(tiered, truth, ITEMS[C.SUBCATEGORY].to_numpy())
     s = r["summary"].loc["all"]
@@ -148,12 +151,10 @@ def test_recovery_and_coverage_on_the_story():
 
 def test_shop_recovery_beats_chance(shop):
     """On real-sized data: the discovered core matches the true core far more often than a random interest would."""
-    from course_lib.profiles import item_index
-
     sub = shop.items[C.SUBCATEGORY].astype("category").cat.codes.to_numpy()
     vecs = np.eye(sub.max() + 1)[sub] + 0.2 * np.random.default_rng(0).normal(size=(len(sub), sub.max() + 1))
     heavy = shop.interactions.groupby(C.USER).size()
     users = heavy[heavy >= 40].index[:60]
-    tiered = discover_all(shop.interactions, vecs, item_index(shop.items), users=users)
+    tiered = discover_all(shop.interactions, Catalogue.from_items(shop.items, vecs), users=users)
     r = recovery(tiered, shop.truth, shop.items[C.SUBCATEGORY].to_numpy())
     assert r["summary"].loc["all", "core found as core"] > 0.5  # a random pick among ~4 true interests: ~0.25
