@@ -6,7 +6,7 @@ from .dataset import Dataset, parse_timestamps
 from .io import DataError, read_table
 from .movielens import load_movielens_100k
 from .shop import ShopConfig, load_shop
-from .splits import Split, leave_last_n, split_by_time, split_per_user, split_random
+from .splits import SPLITS, Split, leave_last_n, make_split, split_by_time, split_per_user, split_random
 
 DATASETS = ("shop", "movielens-100k")
 
@@ -38,6 +38,6 @@ def label_vocabulary(ds: Dataset) -> dict:
 __all__ = [
     "label_vocabulary",
     "DATASETS", "DataError", "Dataset", "ShopConfig", "Split", "leave_last_n", "load_dataset",
-    "load_movielens_100k", "load_shop", "parse_timestamps", "read_table", "split_by_time", "split_per_user",
+    "load_movielens_100k", "load_shop", "make_split", "SPLITS", "parse_timestamps", "read_table", "split_by_time", "split_per_user",
     "split_random",
 ]

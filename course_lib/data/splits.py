@@ -93,3 +93,20 @@ def split_random(interactions: pd.DataFrame, test_frac: float = 0.2, seed: int =
     rng = np.random.default_rng(seed)
     is_test = rng.random(len(interactions)) < test_frac
     return Split(interactions[~is_test], interactions[is_test])
+
+
+SPLITS = ("global", "per-user")
+
+
+def make_split(interactions: pd.DataFrame, kind: str = "global", test_frac: float = 0.2) -> Split:
+    """The split a notebook or report asks for by name, so every table can say who is tested.
+
+    - ``"global"``: one time cut (:func:`split_by_time`): realistic; users who arrive after the cut are *new* in test.
+    - ``"per-user"``: each user's last ``test_frac`` of interactions (:func:`split_per_user`): every test user has
+      history, so it measures returning users only.
+    """
+    if kind not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {kind!r}")
+    if kind == "global":
+        return split_by_time(interactions, test_frac=test_frac)
+    return split_per_user(interactions, test_frac=test_frac)
