@@ -144,16 +144,19 @@ def index_lists(name: str, lists, n: int, *, allow_padding: bool = False) -> lis
             continue
         if isinstance(row, (str, bytes)) or not hasattr(row, "__iter__"):
             raise TypeError(f"{name}[{r}] must be a list of item indices, got {_show(row)}")
-        clean = []
-        for i in row:
-            if not _is_int(i):
-                raise TypeError(f"{name}[{r}] holds {_show(i)} ({type(i).__name__}); item indices are integers")
-            i = int(i)
-            if i == -1 and allow_padding:
-                continue
-            if not 0 <= i < n:
-                raise ValueError(f"{name}[{r}] holds item index {i}, outside [0, {n})"
-                                 + ("; -1 is padding, not an item" if i == -1 else ""))
-            clean.append(i)
-        out.append(clean)
+        a = np.asarray(row if isinstance(row, np.ndarray) else list(row))
+        if a.size == 0:
+            out.append([])
+            continue
+        if a.dtype.kind not in "iu":
+            bad = next((i for i in a.tolist() if not _is_int(i)), a.tolist()[0])
+            raise TypeError(f"{name}[{r}] holds {_show(bad)} ({type(bad).__name__}); item indices are integers")
+        if allow_padding:
+            a = a[a != -1]
+        wrong = (a < 0) | (a >= n)
+        if wrong.any():
+            i = int(a[wrong][0])
+            raise ValueError(f"{name}[{r}] holds item index {i}, outside [0, {n})"
+                             + ("; -1 is padding, not an item" if i == -1 else ""))
+        out.append(a.astype(np.int64).tolist())
     return out

@@ -283,8 +283,7 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
         raise ValueError("test split is empty: nothing to evaluate (check the split's test_frac)")
     test_items = cat.rows(test[C.ITEM], what="test item_id")
     train_items = cat.rows(train[C.ITEM], what="train item_id")
-    test_rows = pd.Series(test_items, index=test.index).groupby(test[C.USER].to_numpy()).agg(set).to_dict()
-    seen = pd.Series(train_items, index=train.index).groupby(train[C.USER].to_numpy()).agg(set).to_dict()
+    test_rows, seen = _sets(test[C.USER], test_items), _sets(train[C.USER], train_items)
     all_users = sorted(test_rows)
     rel_all, _ = _relevance(task, test_rows, seen, all_users)
     keep = [bool(r) for r in rel_all]
@@ -347,6 +346,14 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
                       constant)
 
 
+def _sets(users, rows) -> dict:
+    """user -> set of item rows."""
+    out: dict = {}
+    for u, r in zip(users.tolist(), rows.tolist()):
+        out.setdefault(u, set()).add(r)
+    return out
+
+
 def _constant_rows(scores: np.ndarray, hide: list) -> np.ndarray:
     """True for users whose scores over the items they can be shown are all equal."""
     out = np.zeros(len(scores), dtype=bool)
@@ -399,7 +406,8 @@ def choose_fallback(make, options, train: pd.DataFrame, valid: pd.DataFrame, cat
 # ---------------------------------------------------------------------------------------------------------
 # sentences and verdicts computed from an Evaluation
 # ---------------------------------------------------------------------------------------------------------
-def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: int = C.SEED) -> list[str]:
+def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: int = C.SEED,
+              also=("recall",)) -> list[str]:
     """Plain sentences that state what a run shows, computed from it (so a report with other parameters never carries
     a stale story): the task and who was tested, the leader of each user group and the paired verdicts against it,
     what beats popularity, coverage, and which methods reach new items."""
@@ -425,14 +433,15 @@ def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: 
             line += "; every other method is below it (paired 95% intervals of the differences below 0)."
         out.append(line)
     if "popularity" in ev.methods:
-        above, below = [], []
-        for m in ev.methods:
-            if m == "popularity":
-                continue
-            p = ev.compare(m, "popularity", metric, n_boot=n_boot, seed=seed)
-            (above if p.lo > 0 else below if p.hi < 0 else []).append(m)
-        out.append(f"Above popularity on {metric}@{k} (paired interval above 0): {', '.join(above) if above else 'none'}"
-                   + (f"; below it: {', '.join(below)}." if below else "."))
+        for mt in [metric] + [m for m in also if m != metric and m in ev.per_user.columns]:
+            above, below = [], []
+            for m in ev.methods:
+                if m == "popularity":
+                    continue
+                p = ev.compare(m, "popularity", mt, n_boot=n_boot, seed=seed)
+                (above if p.lo > 0 else below if p.hi < 0 else []).append(m)
+            out.append(f"Above popularity on {mt}@{k} (paired interval above 0): {', '.join(above) if above else 'none'}"
+                       + (f"; below it: {', '.join(below)}." if below else "; none below it."))
     cov = ev.beyond["coverage"].drop(labels=["random"], errors="ignore")
     if len(cov):
         out.append(f"Widest catalogue coverage (random aside): **{cov.idxmax()}** ({cov.max():.0%} of items); "
@@ -456,12 +465,14 @@ def _verdict(p: PairedDiff | None, better: str) -> str:
 
 
 def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str | None = None,
-                     fused: str | None = None, metric: str = "ndcg", n_boot: int = N_BOOT,
-                     seed: int = C.SEED) -> pd.DataFrame:
+                     fused: str | None = None, cold_start: str | None = None, metric: str = "ndcg",
+                     n_boot: int = N_BOOT, seed: int = C.SEED) -> pd.DataFrame:
     """The article's claims (§3.3.1) judged by this run, each with its paired evidence.
 
     ``content``: the article's method (content from language-model vectors); ``collaborative``: the method it claims
-    to improve on (e.g. EASE); ``text``/``fused``: text-only and text + picture content, for the fusion claim.
+    to improve on (e.g. EASE); ``text``/``fused``: text-only and text + picture content, for the fusion claim;
+    ``cold_start``: the method that reads new users' own words (default ``content``; its declared fallback is shown,
+    because a content method that falls back to popularity does not test the claim).
     """
     k = ev.k
     rows = []
@@ -489,17 +500,23 @@ def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str
     personal = ev.compare(content, "popularity", metric, "returning", n_boot=n_boot, seed=seed) \
         if "popularity" in ev.methods else None
     add("个性化推荐", "personalisation beats popularity", personal, content, f"{metric}@{k}, returning users")
-    cold = ev.compare(content, "popularity", metric, "new", n_boot=n_boot, seed=seed) \
+    cs = cold_start or content
+    cold = ev.compare(cs, "popularity", metric, "new", n_boot=n_boot, seed=seed) \
         if "popularity" in ev.methods and ev.users.get("new", 0) else None
-    add("冷启动用户", "serves cold-start (new) users", cold, content, f"{metric}@{k}, new users")
+    add("冷启动用户", "serves cold-start (new) users", cold, cs,
+        f"{metric}@{k}, new users ({cs} gives them: {ev.fallbacks.get(cs, '?')})")
     return pd.DataFrame(rows)
 
 
-def strategy_table(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: int = C.SEED) -> pd.DataFrame:
-    """Per activity segment, the best method measured in this run and its paired margin over the runner-up."""
+def strategy_table(ev: Evaluation, metric: str = "ndcg", methods=None, n_boot: int = N_BOOT,
+                   seed: int = C.SEED) -> pd.DataFrame:
+    """Per activity segment, the best method measured in this run (among ``methods``, default all) and its paired
+    margin over the runner-up: a strategy derived from results, not written by hand."""
+    keep = ev.methods if methods is None else [choice("method", m, ev.methods) for m in methods]
     rows = []
     for seg in [s for s in SEGMENTS if s in set(ev.per_user["segment"])]:
         pu = ev._rows("all", seg)
+        pu = pu[pu["method"].isin(keep)]
         means = pu.groupby("method", sort=False)[metric].mean().sort_values(ascending=False)
         best, second = means.index[0], (means.index[1] if len(means) > 1 else None)
         row = {"segment": seg, "users": int(pu["user"].nunique()), "best method": best,

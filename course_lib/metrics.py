@@ -135,33 +135,41 @@ RANKING_METRICS = {
 
 
 def auc_per_user(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequence[Iterable] | None = None) -> np.ndarray:
-    """AUC of each user (see :func:`auc`), ``NaN`` where it is undefined (no relevant or no non-relevant item)."""
+    """AUC of each user (see :func:`auc`), ``NaN`` where it is undefined (no relevant or no non-relevant item).
+
+    Vectorised: hidden items get ``-inf`` so they rank below every visible one; a visible item's rank among the
+    visible items is then its overall rank minus the number of hidden items.
+    """
     from scipy.stats import rankdata
 
-    scores = np.asarray(scores, dtype=float)
-    if len(scores) != len(relevant):
-        raise ValueError(f"got {len(scores)} score rows but {len(relevant)} relevant sets")
+    scores = np.array(scores, dtype=float)
     if scores.ndim != 2:
         raise ValueError(f"scores must be 2-D (users, items), got shape {scores.shape}")
+    if len(scores) != len(relevant):
+        raise ValueError(f"got {len(scores)} score rows but {len(relevant)} relevant sets")
+    n, m = scores.shape
+    hidden = np.zeros((n, m), dtype=bool)
     if exclude is not None:
         from .checks import index_lists
 
-        exclude = index_lists("exclude", exclude, scores.shape[1], allow_padding=True)
-    out = np.full(len(scores), np.nan)
+        for u, row in enumerate(index_lists("exclude", exclude, m, allow_padding=True)):
+            hidden[u, row] = True
+    pos = np.zeros((n, m), dtype=bool)
     for u, rel in enumerate(relevant):
-        keep = np.ones(scores.shape[1], dtype=bool)
-        if exclude is not None:
-            keep[list(exclude[u])] = False
-        pos = np.zeros(scores.shape[1], dtype=bool)
-        pos[[i for i in rel if keep[i]]] = True
-        s, p = scores[u, keep], pos[keep]
-        n_pos, n_neg = int(p.sum()), int((~p).sum())
-        if n_pos == 0 or n_neg == 0:
-            continue
-        if not np.isfinite(s).all():
-            raise ValueError(f"user row {u} has non-finite scores; AUC needs a finite score for every item")
-        ranks = rankdata(s)
-        out[u] = (ranks[p].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+        pos[u, list(rel)] = True
+    pos &= ~hidden
+    bad = ~np.isfinite(scores) & ~hidden
+    if bad.any():
+        raise ValueError(f"user row {int(np.flatnonzero(bad.any(1))[0])} has non-finite scores; AUC needs a finite score "
+                         "for every item")
+    scores[hidden] = -np.inf
+    n_hidden = hidden.sum(1)
+    n_pos = pos.sum(1)
+    n_neg = m - n_hidden - n_pos
+    ranks = rankdata(scores, axis=1) - n_hidden[:, None]  # ties count one half, as in Mann-Whitney U
+    out = np.full(n, np.nan)
+    ok = (n_pos > 0) & (n_neg > 0)
+    out[ok] = ((np.where(pos, ranks, 0.0).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * np.maximum(n_neg, 1)))[ok]
     return out
 
 

@@ -117,6 +117,9 @@ def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int
 # ---------------------------------------------------------------------------------------------------------
 # python -m course_lib report
 # ---------------------------------------------------------------------------------------------------------
+REPORT_TASKS = ("discovery", "repeat-aware")
+
+
 class ReportParameterError(ValueError):
     """A report parameter is unknown, of the wrong type, or out of range (said in one line)."""
 
@@ -147,7 +150,7 @@ def parse_param(text: str) -> tuple[str, object]:
 
 def validate_params(params: dict, spec: dict | None = None) -> dict:
     """Check names, types and ranges before anything runs; return the parameters with numbers coerced."""
-    from .data import DATASETS
+    from .data import DATASETS, SPLITS
     from .encode import POOLINGS
 
     spec = spec or notebook_parameters()
@@ -172,6 +175,9 @@ def validate_params(params: dict, spec: dict | None = None) -> dict:
     checks = [
         ("DATASET", lambda v: str(v).lower() in DATASETS, f"must be one of {DATASETS}"),
         ("POOLING", lambda v: v in POOLINGS, f"must be one of {POOLINGS}"),
+        ("SPLIT", lambda v: v in SPLITS, f"must be one of {SPLITS}"),
+        ("TASK", lambda v: v in REPORT_TASKS, f"must be one of {REPORT_TASKS} (masked-but-counted is a mistake shown "
+                                              "in notebook 06, not a report option)"),
         ("K", lambda v: v > 0, "must be > 0"),
         ("TEST_FRAC", lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)"),
         ("ALPHA", lambda v: 0 <= v <= 1, "must be between 0 and 1"),

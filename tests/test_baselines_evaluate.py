@@ -241,6 +241,7 @@ def test_headlines_state_paired_verdicts():
     assert lines[1].startswith(f"Best ndcg@10 for all users (120): **{best_all}**")
     assert any(line.startswith("Best ndcg@10 for new users (20): **content**") for line in lines)
     assert any(line.startswith("Above popularity on ndcg@10 (paired interval above 0): EASE") for line in lines)
+    assert any(line.startswith("Above popularity on recall@10") for line in lines)
     assert lines[-1].endswith("content.") and any("**content** (90% of items)" in line for line in lines)
 
 

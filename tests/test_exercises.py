@@ -124,9 +124,27 @@ def test_cold_start_and_evaluation_solutions_pass():
     s6 = load_solution("s06_evaluation")
     ref = metrics.ndcg_at_k([list("abcd")], [set("bdz")], 4).value
     assert exercises.check("ndcg", s6.ndcg_user_a(), ref, tol=1e-12) and not math.isnan(ref)
-    leak = {"random split (leaks the future)": pd.DataFrame({"recall": [0.3]}),
-            "temporal split (what we use)": pd.DataFrame({"recall": [0.2]})}
+    leak = pd.DataFrame({"recall": [0.3, 0.2]}, index=["random split", "time split"])
     assert s6.inflation(leak) == 0.3 / 0.2
+    ev = _toy_evaluation()
+    assert s6.tail_lo(ev, n_boot=200) == ev.compare("EASE", "popularity", "ndcg", segment="tail", n_boot=200).lo
+
+
+def _toy_evaluation():
+    import numpy as np
+    import pandas as pd
+
+    from course_lib.evaluate import Evaluation
+
+    rng = np.random.default_rng(0)
+    users = [f"u{i}" for i in range(60)]
+    seg = np.array(["tail"] * 20 + ["head"] * 30 + ["cold"] * 10)
+    rows = []
+    for m, lift in (("random", -0.1), ("popularity", 0.0), ("EASE", 0.15), ("content", 0.02)):
+        v = np.clip(rng.uniform(0.1, 0.3, 60) + lift + (seg == "head") * 0.05 * (m == "EASE"), 0, 1)
+        rows.append(pd.DataFrame({"method": m, "user": users, "group": np.where(seg == "cold", "new", "returning"),
+                                  "segment": seg, "ndcg": v}))
+    return Evaluation(pd.concat(rows, ignore_index=True), pd.DataFrame(), pd.DataFrame(), 10)
 
 
 def test_tiering_solutions_pass():
@@ -146,9 +164,8 @@ def test_tiering_solutions_pass():
 
 
 def test_report_solutions_pass():
-    import pandas as pd
-
     s = load_solution("s07_report")
-    table = pd.DataFrame({"ndcg": [0.1, 0.3, 0.2], "recall": [0.1, 0.2, 0.05]}, index=["popularity", "EASE", "content"])
-    assert s.top_method(table) == "EASE"
-    assert s.n_beat_popularity(table) == 1
+    ev = _toy_evaluation()
+    assert s.top_returning(ev) == "EASE"
+    expected = sum(ev.compare(m, "popularity", "ndcg", n_boot=200).lo > 0 for m in ("EASE", "content"))
+    assert s.n_beat_popularity(ev, n_boot=200) == expected == 1

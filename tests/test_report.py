@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from course_lib import report
+from ml_like import write_movielens_like
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -25,6 +26,8 @@ def cli(*args):
     (["--param", "ALPHA=2", "--out", "x"], "ALPHA must be between 0 and 1"),
     (["--param", "POOLING=max", "--out", "x"], r"POOLING must be one of \('mean', 'cls', 'pooler'\)"),
     (["--param", "FAST=maybe", "--out", "x"], "FAST must be True or False"),
+    (["--param", "SPLIT=random", "--out", "x"], r"SPLIT must be one of \('global', 'per-user'\)"),
+    (["--param", "TASK=masked-but-counted", "--out", "x"], r"TASK must be one of \('discovery', 'repeat-aware'\)"),
     (["--param", "KK=3", "--out", "x"], r"unknown parameter\(s\) \['KK'\]; valid: .*K,"),
     (["--param", "K", "--out", "x"], "expected NAME=VALUE"),
     (["--dataset", "movielens-100k", "--data-dir", ".", "--out", "x"], "has no u.data"),
@@ -50,26 +53,44 @@ def test_parse_and_validate_coerce_types():
 
 def test_report_parameters_are_documented():
     spec = report.notebook_parameters()
-    required = {"DATASET", "DATA_DIR", "TEXT_MODEL", "POOLING", "ALPHA", "HALF_LIFE_DAYS", "K", "TEST_FRAC", "SEED",
-                "OUTPUT_DIR", "FAST"}
+    required = {"DATASET", "DATA_DIR", "TEXT_MODEL", "POOLING", "ALPHA", "HALF_LIFE_DAYS", "K", "SPLIT", "TASK",
+                "TEST_FRAC", "SEED", "OUTPUT_DIR", "FAST"}
     assert required <= set(spec)
     assert all(spec[name]["help"] for name in required)
 
 
 def check_metrics(path: Path, dataset: str):
-    m = json.loads(path.read_text())
-    assert m["schema_version"] == 1 and m["config"]["dataset"] == dataset and m["k"] == 10
+    m = json.loads(path.read_text())  # strict JSON: json.loads would accept NaN, so look for it explicitly
+    assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
+    assert m["schema_version"] == 2 and m["config"]["dataset"] == dataset and m["k"] == 10
+    assert m["task"] == m["config"]["task"] == "discovery" and m["config"]["split"] == "global"
     assert list(m["methods"]) == ["random", "popularity", "item-kNN", "EASE", "content", "hybrid", "multi-interest"]
     assert set(m["metrics"]) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc"}
-    assert set(m["segments"]) <= {"cold", "tail", "torso", "head"}
+    assert set(m["segments"]) <= {"cold", "tail", "torso", "head"} and m["groups"] == ["all", "returning", "new"]
+    u = m["users"]
+    assert u["evaluated"] == u["returning"] + u["new"] and u["test users"] == u["evaluated"] + u["excluded"]
     for name, entry in m["methods"].items():
+        assert entry["fallback"], name  # every method declares what new users get
         for metric in m["metrics"]:
             o = entry["overall"][metric]
             assert o["mean"] is not None and 0 <= o["lo"] <= o["mean"] <= o["hi"] <= 1, (name, metric, o)
+        assert set(entry["groups"]) == {"returning", "new"}
+        assert entry["groups"]["returning"]["users"] == u["returning"]
         assert 0 < entry["beyond"]["coverage"] <= 1
     ov = {k: v["overall"] for k, v in m["methods"].items()}
     assert abs(ov["random"]["auc"]["mean"] - 0.5) < 0.1  # random ranks at chance
     assert ov["EASE"]["ndcg"]["mean"] > ov["random"]["ndcg"]["mean"]  # and a real method beats it
+    paired = m["paired"]
+    assert paired and all(p["lo"] <= p["diff"] <= p["hi"] for p in paired if p["lo"] is not None)
+    assert {p["verdict"] for p in paired} <= {"tied", "too few users"} | {f"{p['a']} better" for p in paired} | {
+        f"{p['b']} better" for p in paired}
+    assert {v["claim (中文)"] for v in m["verdicts"]} >= {"覆盖长尾用户", "新物品推荐", "多模态融合", "个性化推荐", "冷启动用户"}
+    assert all(v["verdict"] in ("supported", "refuted", "mixed (tied)", "not testable here") for v in m["verdicts"])
+    assert m["headlines"][0].startswith("Task: **discovery**")
+    if u["new"]:  # new users are served on purpose: no method with a fallback is below popularity by more than noise
+        for p in paired:
+            if p["group"] == "new" and p["b"] == "popularity" and p["a"] != "random" and p["hi"] is not None:
+                assert p["hi"] >= 0, p
     return m
 
 
@@ -82,33 +103,10 @@ def test_fast_report_on_the_shop(tmp_path):
     assert paths["html"].stat().st_size > 50_000
 
 
-def write_movielens_like(folder: Path, n_users=150, n_items=220, seed=0):
-    """Synthetic ratings in the exact GroupLens ml-100k layout (the real files cannot be shipped)."""
-    from course_lib.data.movielens import GENRES
-
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True)
-    item_genre = rng.integers(1, len(GENRES), n_items)
-    with open(folder / "u.item", "w", encoding="latin-1") as f:
-        for i in range(n_items):
-            flags = ["1" if g == item_genre[i] else "0" for g in range(len(GENRES))]
-            f.write(f"{i + 1}|Movie {i + 1} ({1980 + i % 20})|01-Jan-1995||http://example.org/{i}|" + "|".join(flags) + "\n")
-    with open(folder / "u.user", "w") as f:
-        for u in range(n_users):
-            f.write(f"{u + 1}|{20 + u % 40}|{'MF'[u % 2]}|student|0{u:04d}\n")
-    with open(folder / "u.data", "w") as f:
-        for u in range(n_users):
-            fav = rng.integers(1, len(GENRES), 2)
-            pool = np.flatnonzero(np.isin(item_genre, fav))
-            for i in rng.choice(pool, size=min(len(pool), rng.integers(5, 40)), replace=False):
-                f.write(f"{u + 1}\t{i + 1}\t{rng.integers(1, 6)}\t{880000000 + int(rng.integers(0, 20_000_000))}\n")
-
-
 @pytest.mark.slow
 @pytest.mark.notebook
 def test_report_on_movielens_files(tmp_path):
-    data = tmp_path / "ml"
-    write_movielens_like(data)
+    data = write_movielens_like(tmp_path / "ml")
     r = cli("--dataset", "movielens-100k", "--data-dir", str(data), "--param", "FAST=True", "--out", str(tmp_path / "out"))
     assert r.returncode == 0, r.stderr[-2000:]
     m = check_metrics(tmp_path / "out" / "metrics.json", "movielens-100k")
