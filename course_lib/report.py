@@ -354,6 +354,7 @@ def precheck_report(params: dict) -> dict:
     the dataset loads from its folder, ``K`` fits the catalogue, ``TEST_FRAC`` leaves at least
     :data:`MIN_TEST_USERS` users with test events (and as many for the validation split the report tunes on),
     and ``TEXT_MODEL`` is available offline. Returns facts the run will see (sizes)."""
+    from . import constants as C
     from .data import DataError, load_dataset, split_by_time
     from .encode import ModelNotFoundError, locate_text_model
 
@@ -373,7 +374,7 @@ def precheck_report(params: dict) -> dict:
         split = split_by_time(ds.interactions, test_frac=frac)
         inner = split_by_time(split.train, test_frac=frac)
         for what, part in (("test", split.test), ("validation", inner.test)):
-            n = part["user_id"].nunique()
+            n = part[C.USER].nunique()
             facts[f"{what} users"] = n
             if n < MIN_TEST_USERS:
                 raise ReportParameterError(
