@@ -2,6 +2,10 @@
 
     python -m course_lib notebooks [--out DIR | --in-place] [--only NAME ...]
     python -m course_lib report --dataset shop|movielens-100k [--data-dir DIR] [--param NAME=VALUE ...] --out DIR
+
+Everything that can be checked before a run is checked first: a bad argument prints one line ``error: ...`` and
+exits with code 2. A run that starts and then fails prints one line naming the cell and the kept notebook, and
+exits with code 1. Outputs appear atomically (see ``course_lib/report.py``).
 """
 from __future__ import annotations
 
@@ -19,7 +23,7 @@ def main(argv=None) -> int:
     nb = sub.add_parser("notebooks", help="execute the course notebooks headless (HTML into --out)")
     nb.add_argument("--out", default="reports", help="folder for executed notebooks and HTML (default: reports)")
     nb.add_argument("--in-place", action="store_true", help="re-execute the committed notebooks in place")
-    nb.add_argument("--only", nargs="*", help="notebook names to run, e.g. 00_welcome")
+    nb.add_argument("--only", nargs="*", help="notebook names to run, e.g. 00_welcome (or just 00)")
     rp = sub.add_parser("report", help="run the report notebook for a dataset and configuration")
     rp.add_argument("--dataset", default="shop", help="shop or movielens-100k (default: shop)")
     rp.add_argument("--data-dir", help="the dataset's folder (default: data/shop or data/ml-100k)")
@@ -29,26 +33,35 @@ def main(argv=None) -> int:
     rp.add_argument("--list-params", action="store_true", help="print the report's parameters and exit")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    if args.cmd == "notebooks":
-        if args.in_place:
-            report.refresh_in_place(args.only)
-        else:
-            report.run_notebooks(args.out, names=args.only)
-    elif args.cmd == "report":
-        try:
+    try:
+        if args.cmd == "notebooks":
+            if args.in_place:
+                report.refresh_in_place(args.only)
+            else:
+                report.run_notebooks(args.out, names=args.only)
+        elif args.cmd == "report":
             if args.list_params:
                 for name, spec in report.notebook_parameters().items():
                     print(f"{name:16} {spec['type']:6} default {spec['default']:24} {spec['help']}")
                 return 0
             if not args.out:
                 raise report.ReportParameterError("--out DIR is required: where report.html and metrics.json go")
-            params = dict(report.parse_param(x) for x in args.param)
+            params = {}
+            for text in args.param:
+                name, value = report.parse_param(text)
+                if name in params:
+                    raise report.ReportParameterError(f"--param {name} is given twice ({params[name]!r} and "
+                                                      f"{value!r}); give it once")
+                params[name] = value
             paths = report.run_report(args.out, args.dataset, args.data_dir, params)
-        except report.ReportParameterError as e:
-            print(f"error: {e}", file=sys.stderr)
-            return 2
-        for k in ("html", "metrics", "notebook"):
-            print(f"{k:9} {paths[k]}")
+            for k in ("html", "metrics", "notebook"):
+                print(f"{k:9} {paths[k]}")
+    except report.ReportParameterError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except report.ReportRunError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

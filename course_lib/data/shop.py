@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,9 +16,10 @@ import pandas as pd
 
 from .. import constants as C
 from .dataset import Dataset, parse_timestamps
-from .io import DataError, read_table
+from .io import DataError, check_root, read_table
 from .shop_catalogue import (BRANDS, COLOURS, FILLER, MODEL_WORDS, PATTERNS, RELATED, SUBCATEGORIES,
                              USER_NOISE)
+from ..files import atomic_write
 from .shop_images import draw_item
 
 FILES = {
@@ -251,18 +251,6 @@ def generate(cfg: ShopConfig = ShopConfig()) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # writing (atomic) and loading
 # ---------------------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(shop: dict, out: str | Path) -> Path:
     """Write a generated shop to ``out`` (CSV tables, PNG images, ``config.json``); each file atomically."""
     import io
@@ -271,12 +259,12 @@ def write(shop: dict, out: str | Path) -> Path:
 
     out = Path(out)
     for key, name in FILES.items():
-        _atomic_write_bytes(out / name, shop[key].to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        atomic_write(out / name, shop[key].to_csv(index=False, lineterminator="\n").encode("utf-8"))
     for item_id, arr in shop["images"].items():
         buf = io.BytesIO()
         Image.fromarray(arr, mode="RGB").save(buf, format="PNG", optimize=True)
-        _atomic_write_bytes(out / "images" / f"{item_id}.png", buf.getvalue())
-    _atomic_write_bytes(out / "config.json", (json.dumps(shop["config"], indent=2) + "\n").encode())
+        atomic_write(out / "images" / f"{item_id}.png", buf.getvalue())
+    atomic_write(out / "config.json", (json.dumps(shop["config"], indent=2) + "\n").encode())
     return out
 
 
@@ -290,7 +278,8 @@ def default_root() -> Path:
 
 def load_shop(root: str | Path | None = None) -> Dataset:
     """Load the shop from ``root`` (default ``data/shop``), validated, timestamps parsed."""
-    root = Path(root) if root is not None else default_root()
+    root = check_root(root)
+    root = root if root is not None else default_root()
     fix = "Regenerate it with: python -m course_lib.data --out data/shop"
     if not root.is_dir():
         raise DataError(f"{root}: shop folder not found. {fix}")
