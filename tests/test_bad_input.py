@@ -522,9 +522,163 @@ PLOT_CASES = [
          ["user_id", "'ghost'"]),
 ]
 
-# The lead's modules (evaluate, metrics, rank, baselines, profiles, tiers, coldstart) add their rows here.
+# ---- the lead's modules: metrics, rank, catalogue, profiles, baselines, evaluate, coldstart, files ----------------
+from course_lib import baselines as BL  # noqa: E402
+from course_lib import coldstart as CS  # noqa: E402
+from course_lib import evaluate as EV  # noqa: E402
+from course_lib import files as FILES  # noqa: E402
+from course_lib import metrics as M  # noqa: E402
+from course_lib import profiles as PR  # noqa: E402
+from course_lib import rank as RK  # noqa: E402
+from course_lib.catalogue import Catalogue  # noqa: E402
+from course_lib.segments import user_segments  # noqa: E402
+
+TOY_ITEMS = pd.DataFrame({C.ITEM: list("abcde")})
+TOY_VECS = np.eye(5, dtype=np.float32)
+TOY_CAT = Catalogue.from_items(TOY_ITEMS, TOY_VECS)
+TOY_LOG = pd.DataFrame({C.USER: ["u1", "u1", "u2"], C.ITEM: ["a", "b", "a"],
+                        C.TIMESTAMP: pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03"]), C.WEIGHT: 1.0})
+TOY_TEST = pd.DataFrame({C.USER: ["u1", "u2"], C.ITEM: ["c", "d"],
+                         C.TIMESTAMP: pd.to_datetime(["2026-01-10", "2026-01-11"]), C.WEIGHT: 1.0})
+NAN_VECS = TOY_VECS.copy()
+NAN_VECS[1, 1] = np.nan
+
+
+def _fitted(model):
+    return model.fit(TOY_LOG)
+
+
+def _read_json(path):
+    import json
+
+    return json.loads(Path(path).read_text())
+
+
+LEAD_CASES = [
+    # metrics
+    Case(M.recall_at_k, {"recommended": [[0, 1]], "relevant": [{0}], "k": None}, TypeError, ["k", "None"]),
+    Case(M.ndcg_at_k, {"recommended": [[0, 1]], "relevant": [{0}], "k": 2.5}, TypeError, ["k", "2.5"]),
+    Case(M.ndcg_at_k, {"recommended": [[0, 1]], "relevant": [{0}], "k": -3}, ValueError, ["k", "-3"]),
+    Case(M.ndcg_at_k, {"recommended": [[7, 7, 7]], "relevant": [{7}], "k": 3}, ValueError, ["item 7", "more than once"]),
+    Case(M.precision_at_k, {"recommended": [[0], [1]], "relevant": [{0}], "k": 1}, ValueError, ["2 lists", "1 relevant"]),
+    Case(M.catalogue_coverage, {"recommended": [[0, 5]], "n_items": 3}, ValueError, ["[0, 3)", "n_items"]),
+    Case(M.catalogue_coverage, {"recommended": [[0]], "n_items": 1.5}, TypeError, ["n_items", "1.5"]),
+    Case(M.catalogue_coverage, {"recommended": [[0, -1]], "n_items": 3}, None,
+         check=lambda v: v == pytest.approx(1 / 3), id="coverage ignores -1 padding"),
+    Case(M.novelty, {"recommended": [[0]], "item_popularity": [-2.0, 1.0], "n_users": 3}, ValueError,
+         ["item_popularity", "n_users=3"]),
+    Case(M.novelty, {"recommended": [[0]], "item_popularity": [1.0, 1.0], "n_users": 0}, ValueError, ["n_users", "0"]),
+    Case(M.novelty, {"recommended": [[0]], "item_popularity": [np.nan, 1.0], "n_users": 3}, ValueError,
+         ["item_popularity", "NaN"]),
+    Case(M.intra_list_diversity, {"recommended": [[0, 1]], "item_vecs": NAN_VECS}, ValueError, ["item_vecs", "NaN"]),
+    Case(M.intra_list_diversity, {"recommended": [[0, 9]], "item_vecs": TOY_VECS}, ValueError, ["outside [0, 5)"]),
+    Case(M.auc, {"scores": np.array([[0.1, np.nan, 0.3]]), "relevant": [{0}]}, ValueError, ["non-finite"]),
+    Case(M.auc, {"scores": np.array([[0.1, 0.2, 0.3]]), "relevant": [{0}], "exclude": [[7]]}, ValueError,
+         ["exclude", "7"]),
+    Case(M.auc, {"scores": np.array([[0.3, 0.2, 0.1]]), "relevant": [{0}], "exclude": [[-1]]}, None,
+         check=lambda r: r.value == 1.0, id="auc: -1 in exclude is padding, not the last item"),
+    # rank
+    Case(RK.top_k, {"query_vecs": A, "item_vecs": A, "k": None}, TypeError, ["k", "None"]),
+    Case(RK.top_k, {"query_vecs": A[0], "item_vecs": A, "k": 2}, ValueError, ["query_vecs", "2-D"]),
+    Case(RK.top_k, {"query_vecs": A, "item_vecs": A, "k": 2, "exclude": [[9]] * 6}, ValueError, ["exclude", "9"]),
+    Case(RK.top_k, {"query_vecs": NAN_A, "item_vecs": A, "k": 2}, ValueError, ["query_vecs", "NaN"]),
+    Case(RK.top_k, {"query_vecs": A, "item_vecs": A, "k": 6, "exclude": [[-1]] * 6}, None,
+         check=lambda r: (r[1] >= 0).all(), id="top_k: -1 in exclude hides nothing"),
+    Case(RK.top_k_scores, {"scores": np.array([[np.inf, 0.0]]), "k": 1}, ValueError, ["NaN or infinite", "exclude="]),
+    Case(RK.top_k_scores, {"scores": np.zeros((1, 3)), "k": 2, "tiebreak": [0, 1]}, ValueError, ["tiebreak", "3"]),
+    Case(RK.top_k_scores, {"scores": np.zeros(3), "k": 2}, ValueError, ["scores", "2-D"]),
+    Case(RK.above_threshold, {"query_vecs": NAN_A, "item_vecs": A}, ValueError, ["query_vecs", "NaN"]),
+    Case(RK.above_threshold, {"query_vecs": A, "item_vecs": A, "threshold": 2.0}, ValueError, ["threshold", "2.0"]),
+    Case(RK.ann_index, {"item_vecs": NAN_A}, ValueError, ["item_vecs", "NaN"]),
+    Case(RK.ann_index, {"item_vecs": A, "m": 0}, ValueError, ["m", "0"]),
+    # catalogue
+    Case(Catalogue.from_items, {"items": ["a", "b", "a"]}, ValueError, ["unique", "'a'"]),
+    Case(Catalogue.from_items, {"items": TOY_ITEMS, "vectors": TOY_VECS[:3]}, ValueError, ["5 rows", "3"]),
+    Case(Catalogue.from_items, {"items": TOY_ITEMS, "vectors": NAN_VECS}, ValueError, ["item vectors", "NaN", "[1]"]),
+    Case(TOY_CAT.rows, {"ids": ["a", "zz"]}, ValueError, ["not in the catalogue", "'zz'"]),
+    Case(Catalogue.from_items, {"items": pd.DataFrame({"id": [1]})}, ValueError, ["item_id"]),
+    # profiles
+    Case(PR.history_profiles, {"interactions": TOY_LOG, "catalogue": TOY_CAT, "users": ["u1", "u1"]}, ValueError,
+         ["users", "repeated", "'u1'"]),
+    Case(PR.history_profiles, {"interactions": TOY_LOG, "catalogue": TOY_CAT, "half_life_days": float("nan")},
+         ValueError, ["half_life_days", "nan"]),
+    Case(PR.history_profiles, {"interactions": TOY_LOG, "catalogue": TOY_CAT, "half_life_days": -1}, ValueError,
+         ["half_life_days", "-1"]),
+    Case(PR.history_profiles, {"interactions": TOY_LOG.assign(item_id=["a", "zz", "a"]), "catalogue": TOY_CAT},
+         ValueError, ["not in the catalogue", "'zz'"]),
+    Case(PR.history_profiles, {"interactions": TOY_LOG, "catalogue": Catalogue.from_items(TOY_ITEMS)}, ValueError,
+         ["needs item vectors"]),
+    Case(PR.history_profiles, {"interactions": TOY_LOG.assign(weight=[1.0, np.nan, 1.0]), "catalogue": TOY_CAT},
+         ValueError, ["weight", "NaN"]),
+    Case(PR.blend_profiles, {"history": A, "description": A, "n_interactions": [1, 2, np.nan, 1, 1, 1]}, ValueError,
+         ["n_interactions", "NaN"]),
+    Case(PR.blend_profiles, {"history": A, "description": A, "n_interactions": [1] * 6, "k": 0}, ValueError, ["k", "0"]),
+    Case(PR.blend_profiles, {"history": A, "description": B, "n_interactions": [1] * 6}, ValueError,
+         ["description", "4 columns"]),
+    # baselines
+    Case(BL.EASE, {"catalogue": TOY_CAT, "lam": -1}, ValueError, ["lam", "-1"]),
+    Case(BL.EASE, {"catalogue": TOY_CAT, "lam": "big"}, TypeError, ["lam", "'big'"]),
+    Case(BL.EASE, {"catalogue": TOY_CAT, "fallback": "description"}, ValueError, ["fallback", "'description'"]),
+    Case(BL.ItemKNN, {"catalogue": TOY_CAT, "neighbours": 2.5}, TypeError, ["neighbours", "2.5"]),
+    Case(BL.ItemKNN, {"catalogue": TOY_CAT, "shrink": -1}, ValueError, ["shrink", "-1"]),
+    Case(BL.Hybrid, {"catalogue": TOY_CAT, "content": BL.Content(TOY_CAT), "collaborative": BL.EASE(TOY_CAT),
+                     "weight": float("nan")}, ValueError, ["weight", "nan"]),
+    Case(BL.Hybrid, {"catalogue": TOY_CAT, "content": "content", "collaborative": BL.EASE(TOY_CAT)}, TypeError,
+         ["content", "str"]),
+    Case(BL.Content, {"catalogue": TOY_ITEMS, "item_vecs": NAN_VECS}, ValueError, ["item vectors", "NaN"]),
+    Case(BL.Content, {"catalogue": TOY_ITEMS}, ValueError, ["Content needs item vectors"]),
+    Case(BL.RandomRec, {"catalogue": TOY_CAT, "seed": -1}, ValueError, ["seed", "-1"]),
+    Case(lambda: BL.EASE(TOY_CAT).fit(TOY_LOG.iloc[:0]), {}, ValueError, ["train is empty"], id="EASE.fit(empty)"),
+    Case(lambda: BL.EASE(TOY_CAT).fit("log.csv"), {}, TypeError, ["train", "str"], id="EASE.fit(str)"),
+    Case(lambda: BL.EASE(TOY_CAT).fit(TOY_LOG.assign(item_id="zz")), {}, ValueError, ["train item_id", "'zz'"],
+         id="EASE.fit(unknown item)"),
+    Case(lambda: BL.EASE(TOY_CAT).score(["u1"]), {}, RuntimeError, ["not fitted", "fit(train)"], id="EASE.score unfitted"),
+    Case(lambda: _fitted(BL.Popularity(TOY_CAT)).recommend(["u1"], k=0), {}, ValueError, ["k", "0"],
+         id="recommend(k=0)"),
+    Case(lambda: _fitted(BL.Popularity(TOY_CAT)).recommend(["u1"], exclude="all"), {}, ValueError,
+         ["exclude", "'all'"], id="recommend(exclude='all')"),
+    Case(lambda: _fitted(BL.Popularity(TOY_CAT)).recommend(["ghost"], k=2), {}, None,
+         check=lambda r: r.tolist() == [[0, 1]], id="recommend(new user) = the popular list"),
+    # evaluate
+    Case(EV.evaluate, {"methods": {}, "train": TOY_LOG, "test": TOY_TEST, "catalogue": TOY_CAT}, ValueError,
+         ["methods", "non-empty"]),
+    Case(EV.evaluate, {"methods": {"x": object()}, "train": TOY_LOG, "test": TOY_TEST, "catalogue": TOY_CAT, "k": 2},
+         TypeError, ["'x'", "fit(train)"]),
+    Case(EV.evaluate, {"methods": {"p": BL.Popularity(TOY_CAT)}, "train": TOY_LOG, "test": TOY_TEST,
+                       "catalogue": TOY_CAT, "k": 0}, ValueError, ["k", "0"]),
+    Case(EV.evaluate, {"methods": {"p": BL.Popularity(TOY_CAT)}, "train": TOY_LOG, "test": TOY_TEST,
+                       "catalogue": TOY_CAT, "k": 2, "task": "all"}, ValueError, ["task", "'all'", "discovery"]),
+    Case(EV.evaluate, {"methods": {"p": BL.Popularity(TOY_CAT)}, "train": TOY_LOG, "test": TOY_TEST.iloc[:0],
+                       "catalogue": TOY_CAT, "k": 2}, ValueError, ["test split is empty"]),
+    Case(EV.evaluate, {"methods": {"p": BL.Popularity(TOY_CAT)}, "train": TOY_LOG,
+                       "test": TOY_TEST.assign(item_id="zz"), "catalogue": TOY_CAT, "k": 2}, ValueError,
+         ["test item_id", "'zz'"]),
+    Case(EV.evaluate, {"methods": {"ease": BL.EASE(TOY_CAT, fallback=None)}, "train": TOY_LOG,
+                       "test": TOY_TEST.assign(user_id=["u1", "newbie"]), "catalogue": TOY_CAT, "k": 2}, ValueError,
+         ["'ease'", "constant score row", "declares no fallback"]),
+    Case(EV.bootstrap_ci, {"values": []}, ValueError, ["no values"]),
+    Case(EV.bootstrap_ci, {"values": [0.1, np.nan]}, ValueError, ["NaN"]),
+    Case(EV.bootstrap_ci, {"values": [0.1, 0.2], "n_boot": 0}, ValueError, ["n_boot", "0"]),
+    Case(EV.bootstrap_ci, {"values": [0.1, 0.2], "level": 1.5}, ValueError, ["level", "1.5"]),
+    Case(EV.bootstrap_ci, {"values": [0.4]}, None, check=lambda r: all(np.isnan(r)), id="bootstrap of one value: nan"),
+    Case(EV.paired_ci, {"a": [0.1, 0.2], "b": [0.1]}, ValueError, ["same users"]),
+    Case(EV.tune, {"make": lambda v: BL.EASE(TOY_CAT, v), "grid": [], "train": TOY_LOG, "valid": TOY_TEST,
+                   "catalogue": TOY_CAT}, ValueError, ["grid is empty"]),
+    Case(user_segments, {"train": TOY_LOG, "users": ["u1"], "thresholds": (5, 2)}, ValueError, ["thresholds"]),
+    # coldstart
+    Case(CS.new_user_curve, {"interactions": TOY_LOG, "catalogue": TOY_CAT, "description_vecs": {}, "ns": [-1]},
+         ValueError, ["ns entry", "-1"]),
+    Case(CS.new_user_curve, {"interactions": TOY_LOG, "catalogue": TOY_CAT, "description_vecs": {}, "k": 0},
+         ValueError, ["k", "0"]),
+    Case(CS.threshold_counts, {"user_vecs": NAN_A, "item_vecs": A}, ValueError, ["query_vecs", "NaN"]),
+    # files
+    Case(lambda path: _read_json(FILES.write_json(path, {"x": float("nan"), "y": [np.float32(1.5), float("inf")]})),
+         {"path": L(lambda c: c.tmp / "m.json")}, None, check=lambda d: d == {"x": None, "y": [1.5, None]},
+         id="write_json: NaN and inf become null"),
+]
+
 CASES = DATA_CASES + ENCODE_CASES + CACHE_CASES + FUSE_CASES + DIAGNOSTICS_CASES + RUNTIME_CASES + EXERCISE_CASES \
-    + PLOT_CASES
+    + PLOT_CASES + LEAD_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
