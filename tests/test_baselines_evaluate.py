@@ -316,3 +316,37 @@ def test_threshold_counts_and_cold_start_on_the_shop(shop):
     prof, _ = history_profiles(shop.interactions, cat, users=warm)
     t = cold_item_table(warm, {"oracle": (prof, vecs)}, items, shop.cold_items(), shop.truth, shop.user_truth, k=5)
     assert t.loc["oracle", "precision@5 (true interest)"] > 0.8  # the profile's subcategory mix points to true interests
+
+
+class _Oracle:
+    """Scores each user's test items 1 and everything else 0: the best any method could do."""
+
+    fallback = "oracle"
+
+    def __init__(self, test, catalogue):
+        self.test, self.cat = test, catalogue
+
+    def fit(self, train):
+        return self
+
+    def score(self, users):
+        s = np.zeros((len(users), len(self.cat)), dtype=np.float32)
+        rows = {u: r for r, u in enumerate(users)}
+        for u, i in zip(self.test[C.USER], self.test[C.ITEM]):
+            if u in rows:
+                s[rows[u], self.cat.row[i]] = 1.0 + (hash(i) % 7) / 100  # distinct, so no tie decides
+        return s
+
+
+def test_on_the_shop_no_relevant_item_is_unreachable_under_discovery(shop):
+    from course_lib.data import make_split
+
+    cat = Catalogue.from_items(shop.items)
+    split = make_split(shop.interactions, "global", 0.2)
+    oracle = {"oracle": _Oracle(split.test, cat)}
+    k = 50  # long enough for every user's relevant items
+    disc = evaluate(oracle, split.train, split.test, cat, k, with_auc=False)
+    assert disc.per_user["recall"].min() == 1.0  # every relevant item can be reached by some list
+    masked = evaluate(oracle, split.train, split.test, cat, k, task="masked-but-counted", with_auc=False)
+    assert masked.per_user["recall"].min() == 0.0 and masked.unreachable_share > 0.2  # the mistake: repeats unreachable
+    assert disc.users["excluded"] == masked.users["evaluated"] - disc.users["evaluated"] > 0
