@@ -220,7 +220,8 @@ def load_gguf_cached(gguf: Path, *, refresh: bool = False, show_progress: bool |
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     save_model_atomically(model, tok, target, {"gguf": str(gguf)}, replace=refresh)
-    return tok, model, {"source": "gguf (de-quantised, now cached)", "folder": str(target), "seconds": seconds}
+    return tok, model, {"source": "gguf (de-quantised, now cached)", "folder": str(target), "seconds": seconds,
+                        "dequantise_seconds": seconds}
 
 
 def save_model_atomically(model, tokenizer, target: Path, provenance: dict | None = None, replace: bool = False) -> Path:
@@ -258,9 +259,14 @@ def _load_hf_causal(name: str, dtype):
         if not (path / "config.json").is_file():
             raise LLMNotAvailableError(f"model folder {str(path)!r} has no config.json: pass a folder saved with "
                                        "save_pretrained (config.json, weights, tokenizer files)")
-        with _quiet_hf():
-            return (AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, **kw),
-                    {"source": "local folder", "folder": str(path)})
+        try:
+            with _quiet_hf():
+                return (AutoTokenizer.from_pretrained(path), AutoModelForCausalLM.from_pretrained(path, **kw),
+                        {"source": "local folder", "folder": str(path)})
+        except (OSError, ValueError) as e:
+            raise LLMNotAvailableError(
+                f"model folder {str(path)!r} could not be loaded as a causal LM ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:160]}): it needs config.json, the weights and the tokenizer files") from None
     if path.suffix == ".gguf" or os.sep in name and not re.fullmatch(r"[\w.-]+/[\w.-]+", name):
         raise LLMNotAvailableError(f"model {name!r} is neither an existing folder nor a hub id (org/name); "
                                    "check the path")
@@ -575,15 +581,17 @@ class LLM:
                        sum(float(lps[r, t - 1, c[t]]) for t in range(1, len(c))))
         return out
 
-    def choose(self, prompts: Sequence[str] | str, candidates: Sequence[str], *, by: str = "mean", sep: str = "",
+    def choose(self, prompts: Sequence[str] | str, candidates: Sequence[str], *, by: str = "sum", sep: str = "",
                share_prefix: bool = True, show_progress: bool | None = None) -> list[Choice]:
         """For each prompt, the candidate the model finds most likely as its continuation.
 
-        ``by="mean"`` (default) ranks by log-probability per token; ``by="sum"`` by total log-probability. The mean
-        is the default because labels differ in length ("tent" is 1 token, "science fiction novel" 3): the sum
-        charges every extra token a log-probability < 0, so it favours short labels whatever they mean. The mean
-        has the opposite bias, mildly: once a long label has started, its later tokens are easy to predict. Both
-        are in the result (``sum_logprob``, ``n_tokens``); benchmarks/bench_llm.py measures both.
+        ``by="sum"`` (default) ranks by the total log-probability of the candidate's tokens, i.e. by
+        p(candidate | prompt) itself; ``by="mean"`` by the log-probability per token. The sum is the probability
+        the model gives the whole label, so it is the honest default; its known bias is against long labels
+        (each extra token costs a log-probability < 0). The mean removes that bias but adds the opposite one:
+        once a multi-token label has started, its later tokens are nearly certain, so long labels score high
+        whatever the items are. Measured on the shop's 26 subcategory names (benchmarks/bench_llm.py), the sum
+        names more interests correctly. Both are in the result (``sum_logprob``, ``n_tokens``).
         """
         if isinstance(prompts, str):
             prompts = [prompts]
@@ -852,10 +860,11 @@ class Checked:
     reason: str  # why the LLM text was rejected ("" when accepted)
     offending: list = field(default_factory=list)  # ungrounded mentions in the LLM text
     prompt: str = ""
+    note: str = ""  # e.g. what the prompt left out of a long history ("" when nothing)
 
     @property
     def from_llm(self) -> bool:
-        return self.source == "llm"
+        return not self.reason
 
 
 _MARKUP = re.compile(r"<\|[^|]*\|>|^(system|user|assistant)\s*$|\b(System|User|Assistant):", re.MULTILINE)
@@ -970,13 +979,35 @@ def naming_prompt_fewshot(item_lines: Sequence[str], max_items: int = 8) -> tupl
     return "\n".join(blocks), note
 
 
-def choice_prompt(llm: LLM, item_lines: Sequence[str], labels: Sequence[str], max_items: int = 8) -> tuple[str, str]:
-    """(b) constrained choice: the chat prompt lists the labels; score them with
-    ``llm.choose(prompt, labels)`` (the labels continue the opened assistant turn)."""
+def choice_prompt(llm: LLM, item_lines: Sequence[str], labels: Sequence[str], style: str = "fewshot",
+                  max_items: int = 8) -> tuple[str, str, str]:
+    """(b) constrained choice: the prompt that each label continues. Returns ``(prompt, note, sep)``; score with
+    ``llm.choose([prompt], labels, sep=sep)``.
+
+    ``style="fewshot"`` (default): the few-shot completion prompt of :func:`naming_prompt_fewshot`, the label
+    follows ``Name:`` after a space; the labels are not listed, the scores do the choosing.
+    ``style="chat"``: a chat prompt that lists the labels; the label opens the assistant's answer. A 135M model
+    reads a 26-label list poorly (it favours the first ones); benchmarks/bench_llm.py measures both.
+    """
+    checks.choice("style", style, ("fewshot", "chat"))
+    if style == "fewshot":
+        prompt, note = naming_prompt_fewshot(item_lines, max_items)
+        return prompt, note, " "
     lines, note = truncate_lines(item_lines, max_items)
     user = ("These products belong to one shopping interest:\n" + "\n".join(f"- {x}" for x in lines)
             + "\nWhich of these names fits it best? " + ", ".join(labels) + ".\nAnswer with one name.")
-    return llm.chat_prompt(user, system=NAMING_SYSTEM), note
+    return llm.chat_prompt(user, system=NAMING_SYSTEM), note, ""
+
+
+def name_by_choice(llm: LLM, groups: Sequence[Sequence[str]], labels: Sequence[str], style: str = "fewshot",
+                   by: str = "sum", max_items: int = 8) -> list[Choice]:
+    """(b) constrained-choice names for groups of item lines: for each group, the label the model finds most
+    likely (see :meth:`LLM.choose` for ``by``)."""
+    out = []
+    for g in groups:
+        prompt, _, sep = choice_prompt(llm, g, labels, style=style, max_items=max_items)
+        out.extend(llm.choose([prompt], labels, by=by, sep=sep))
+    return out
 
 
 def clean_name(text: str, max_words: int = 6) -> str:
@@ -1046,14 +1077,13 @@ def profile_template(interests: Sequence[Mapping]) -> str:
 
 def summarise_interests(llm: LLM, users_interests: Sequence[Sequence[Mapping]], evidence: Sequence[Mapping],
                         vocabulary: Vocabulary, max_new_tokens: int = 60, **kw) -> list[Checked]:
-    """The LLM profiler: one checked two-sentence summary per user (template fallback, flagged). The
-    truncation note of each prompt is appended to the result's ``source`` when something was left out."""
+    """The LLM profiler: one checked two-sentence summary per user (template fallback, flagged). Each result's
+    ``note`` says what its prompt left out (interests beyond ``max_interests``, titles beyond ``max_titles``)."""
     built = [profile_prompt(llm, ints) for ints in users_interests]
     res = generate_checked(llm, [p for p, _ in built], [profile_template(i) for i in users_interests], evidence,
                            vocabulary, min_words=5, max_words=80, max_new_tokens=max_new_tokens, **kw)
     for r, (_, note) in zip(res, built):
-        if note:
-            r.source += f" [{note}]"
+        r.note = note
     return res
 
 
@@ -1061,6 +1091,6 @@ __all__ = [
     "LLM", "LLMConfig", "LLMNotAvailableError", "GenerationStats", "Choice", "OutputCache", "Vocabulary", "Mention",
     "Grounding", "Checked", "bundled_gguf_path", "load_gguf_cached", "float_cache_folder", "files_fingerprint",
     "save_model_atomically", "check_grounding", "evidence_from_items", "format_problem", "generate_checked", "truncate_lines",
-    "naming_prompt_chat", "naming_prompt_fewshot", "choice_prompt", "clean_name", "name_groups", "profile_prompt",
+    "naming_prompt_chat", "naming_prompt_fewshot", "choice_prompt", "name_by_choice", "clean_name", "name_groups", "profile_prompt",
     "profile_template", "summarise_interests",
 ]

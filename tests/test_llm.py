@@ -87,6 +87,16 @@ def test_folder_without_config_is_refused(tmp_path):
         L.LLM(str(tmp_path))
 
 
+def test_folder_without_weights_gets_one_line(tmp_path, tiny_llama):
+    import shutil
+
+    for name in ("config.json", "tokenizer.json", "tokenizer_config.json"):
+        shutil.copy(os.path.join(tiny_llama, name), tmp_path / name)
+    with pytest.raises(L.LLMNotAvailableError) as e:
+        L.LLM(str(tmp_path))
+    assert "could not be loaded" in str(e.value) and "\n" not in str(e.value)
+
+
 def test_bad_settings_name_the_argument(tiny_llama):
     with pytest.raises(TypeError, match="max_new_tokens"):
         L.LLM(tiny_llama, max_new_tokens=2.5)
@@ -315,6 +325,9 @@ class FakeLLM:
     def __init__(self, answers):
         self.answers = answers
 
+    def chat_prompt(self, user, system=None):
+        return f"{system}|{user}"
+
     def generate(self, prompts, **kw):
         if isinstance(self.answers, Exception):
             raise self.answers
@@ -378,11 +391,28 @@ def test_profile_prompt_and_template(tiny):
         L.profile_prompt(tiny, [{"name": "x"}])
 
 
+def test_summaries_are_checked_and_carry_the_note(vocab):
+    ints = [{"name": "smartwatch", "tier": "core", "share": 0.6, "titles": ["Vantix Flex 3"] * 5},
+            {"name": "running_shoes", "tier": "secondary", "share": 0.4, "titles": []}]
+    ev = L.evidence_from_items(ITEMS, ["a"], interests=["smartwatch", "running_shoes"])
+    good = L.summarise_interests(FakeLLM(["Mostly smartwatches like the Vantix Flex 3, and some running shoes."]),
+                                 [ints], [ev], vocab)[0]
+    assert good.from_llm and good.source == "llm" and "2 of 5 titles" not in good.note and "3 of 5 titles" in good.note
+    bad = L.summarise_interests(FakeLLM(["Mostly mystery novels and tents, in green."]), [ints], [ev], vocab)[0]
+    assert not bad.from_llm and bad.text == L.profile_template(ints)
+    assert bad.text == "Interested in smartwatch (core, 60%) and running shoes (secondary, 40%)."
+    assert {m.text for m in bad.offending} == {"mystery novels", "tents", "green"}
+
+
 def test_name_groups_runs_both_styles(tiny):
     groups = [["red shoes for running", "hiking boots"], ["coffee", "book"]]
     for style in ("fewshot", "chat"):
-        res = tiny_names = L.name_groups(tiny, groups, style=style)
-        assert len(res) == 2 and all(set(r) == {"name", "raw", "prompt", "note"} for r in tiny_names)
+        res = L.name_groups(tiny, groups, style=style)
+        assert len(res) == 2 and all(set(r) == {"name", "raw", "prompt", "note"} for r in res)
+        chosen = L.name_by_choice(tiny, groups, ["tent", "running shoes"], style=style)
+        prompt, _, sep = L.choice_prompt(tiny, groups[0], ["tent", "running shoes"], style=style)
+        assert chosen[0] == tiny.choose([prompt], ["tent", "running shoes"], sep=sep)[0]
+        assert sep == (" " if style == "fewshot" else "") and prompt.endswith("Name:" if style == "fewshot" else "\n")
     with pytest.raises(ValueError, match="style"):
         L.name_groups(tiny, groups, style="poem")
 
@@ -419,7 +449,8 @@ def test_smollm_loads_through_the_float_cache_and_generates(smollm):
 def test_smollm_constrained_choice_returns_an_option(smollm):
     _, m = smollm
     labels = ["running shoes", "coffee maker", "tent", "science fiction novel"]
-    prompt, _ = L.choice_prompt(m, ["Stride Pro 2: cushioned daily trainers for road running",
-                                    "Kinetik Flex 5: road racers with a carbon plate"], labels)
-    ch = m.choose([prompt], labels)[0]
+    group = ["Stride Pro 2: cushioned daily trainers for road running", "Kinetik Flex 5: road racers with a carbon plate"]
+    prompt, _, sep = L.choice_prompt(m, group, labels)
+    ch = m.choose([prompt], labels, sep=sep)[0]
     assert ch.best in labels and ch.best == "running shoes"
+    assert [c.best for c in L.name_by_choice(m, [group], labels)] == ["running shoes"]
