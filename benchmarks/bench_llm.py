@@ -45,8 +45,7 @@ from course_lib import constants as C  # noqa: E402
 from course_lib import llm as L  # noqa: E402
 from course_lib import tiers  # noqa: E402
 from course_lib.data import load_shop  # noqa: E402
-from course_lib.data.shop import label_words  # noqa: E402
-from course_lib.data.shop_catalogue import SUBCATEGORIES  # noqa: E402
+from course_lib.data.shop import grounding_terms, label_words  # noqa: E402
 from course_lib.encode import TextEncoder  # noqa: E402
 from course_lib.profiles import history_profiles, item_index, seen_items  # noqa: E402
 from course_lib.rank import top_k  # noqa: E402
@@ -216,8 +215,7 @@ def main(argv=None) -> dict:
 
     # ---- grounding of explanations and summaries --------------------------------------------------------
     if "grounding" not in skip or "profile" not in skip:
-        syn = {"subcategory": {s: list(spec["literal"]) + list(spec["nouns"]) for s, spec in SUBCATEGORIES.items()}}
-        vocab = L.Vocabulary.from_items(items, synonyms=syn, extra={"interest": labels})
+        vocab = L.Vocabulary.from_items(items, synonyms=grounding_terms(), extra={"interest": labels})
         ex_users = users[: args.explain_users]
         hist = ds.interactions[ds.interactions[C.USER].isin(ex_users)].sort_values(C.TIMESTAMP)
         seen = dict(zip(ex_users, seen_items(hist, index, ex_users)))
@@ -239,7 +237,7 @@ def main(argv=None) -> dict:
             templates.append(f"Recommended because it is close to the items of your interest "
                              f"'{core.name.replace('_', ' ')}' that you viewed.")
             evid.append(L.evidence_from_items(items, [items[C.ITEM][i] for i in seen[u] + [rec]],
-                                              interests=[it.name for it in ui.interests]))
+                                              interests=[it.name for it in ui.interests], vocabulary=vocab))
         t0 = time.perf_counter()
         checked = L.generate_checked(llm, prompts, templates, evid, vocab, min_words=4, max_words=60,
                                      max_new_tokens=48)
@@ -252,7 +250,7 @@ def main(argv=None) -> dict:
         caught = [c for c in checked if c.offending][: args.examples]
         res["explanations: caught examples"] = " || ".join(
             f"{c.llm_text!r} -> {[(m.text, m.field) for m in c.offending]}" for c in caught)
-        okx = [c.text for c in checked if c.from_llm][:3]
+        okx = [c.text for c in checked if c.from_llm][: args.examples]
         res["explanations: accepted examples"] = " || ".join(repr(t) for t in okx)
 
     if "grounding" not in skip:
@@ -264,7 +262,7 @@ def main(argv=None) -> dict:
                              for it in ui.interests if it.tier != "peripheral"] or
                             [{"name": ui.interests[0].name, "tier": ui.interests[0].tier, "share": 1.0, "titles": []}])
             evid.append(L.evidence_from_items(items, [items[C.ITEM][i] for i in seen[u]],
-                                              interests=[it.name for it in ui.interests]))
+                                              interests=[it.name for it in ui.interests], vocabulary=vocab))
         t0 = time.perf_counter()
         summaries = L.summarise_interests(llm, per_user, evid, vocab, max_new_tokens=60)
         res["summaries: ungrounded (hallucination rate)"] = float(np.mean([s.reason.startswith("ungrounded") for s in summaries]))
@@ -274,7 +272,7 @@ def main(argv=None) -> dict:
         caught = [s for s in summaries if s.offending][: args.examples]
         res["summaries: caught examples"] = " || ".join(
             f"{s.llm_text!r} -> {[(m.text, m.field) for m in s.offending]}" for s in caught)
-        res["summaries: accepted examples"] = " || ".join(repr(s.text) for s in [s for s in summaries if s.from_llm][:3])
+        res["summaries: accepted examples"] = " || ".join(repr(s.text) for s in [s for s in summaries if s.from_llm][: args.examples])
 
     # ---- the LLM profiler vs the history mean -----------------------------------------------------------
     if "profile" not in skip:
@@ -297,7 +295,8 @@ def main(argv=None) -> dict:
             keep = [it for it in ui.interests if it.tier != "peripheral"] or ui.interests[:1]
             prof_in.append([{"name": it.name, "tier": it.tier, "share": it.share,
                              "titles": [items[C.TITLE][i] for i in dict.fromkeys(it.items[::-1].tolist())]} for it in keep])
-            ev_p.append(L.evidence_from_items(items, past[past[C.USER] == u][C.ITEM], interests=[it.name for it in ui.interests]))
+            ev_p.append(L.evidence_from_items(items, past[past[C.USER] == u][C.ITEM],
+                                              interests=[it.name for it in ui.interests], vocabulary=vocab))
         summ = L.summarise_interests(llm, prof_in, ev_p, vocab, max_new_tokens=60)
         q_llm = enc.encode([s.llm_text or s.text for s in summ])
         q_tmp = enc.encode([L.profile_template(x) for x in prof_in])

@@ -817,11 +817,20 @@ class Vocabulary:
 
 def evidence_from_items(items, item_ids: Sequence, *, interests: Sequence[str] = (),
                         fields: Sequence[str] = ("title", "category", "subcategory", "colour", "brand"),
+                        vocabulary: Vocabulary | None = None, text_columns: Sequence[str] = ("description",),
                         id_column: str = "item_id") -> dict[str, set]:
-    """What a user has, by field: the values of their items' ``fields`` and their interest names."""
+    """What a user has, by field: the values of their items' ``fields``, their interest names, and (with a
+    ``vocabulary``) every vocabulary term that their items' ``text_columns`` mention, e.g. a feature such as
+    "waterproof membrane" written in the description of a pair of boots they viewed."""
     rows = items[items[id_column].isin(list(item_ids))]
     ev = {f: {str(v) for v in rows[f].dropna()} for f in fields if f in rows.columns}
     ev["interest"] = {str(n) for n in interests if str(n)}
+    if vocabulary is not None:
+        for col in text_columns:
+            if col in rows.columns:
+                for text in rows[col].dropna():
+                    for m in vocabulary.find(str(text)):
+                        ev.setdefault(m.field, set()).add(m.term)
     return ev
 
 
