@@ -184,6 +184,7 @@ def load_gguf_cached(gguf: Path, *, refresh: bool = False, show_progress: bool |
     gguf = Path(gguf)
     target = float_cache_folder(gguf)
     t0 = time.perf_counter()
+    damaged = False
     if target.is_dir() and not refresh:
         try:
             with _quiet_hf():
@@ -193,6 +194,7 @@ def load_gguf_cached(gguf: Path, *, refresh: bool = False, show_progress: bool |
         except (OSError, ValueError) as e:  # a damaged entry: rebuild it below
             warnings.warn(f"LLM float cache {target} is unreadable ({type(e).__name__}); re-creating it from the GGUF.",
                           RuntimeWarning, stacklevel=2)
+            damaged = True
     bar_off = not _show_progress(show_progress)
     try:  # transformers' de-quantisation bar is a plain tqdm that ignores its logging switches: swap it for the call
         import transformers.modeling_gguf_pytorch_utils as gguf_utils
@@ -219,7 +221,7 @@ def load_gguf_cached(gguf: Path, *, refresh: bool = False, show_progress: bool |
         pass
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    save_model_atomically(model, tok, target, {"gguf": str(gguf)}, replace=refresh)
+    save_model_atomically(model, tok, target, {"gguf": str(gguf)}, replace=refresh or damaged)
     return tok, model, {"source": "gguf (de-quantised, now cached)", "folder": str(target), "seconds": seconds,
                         "dequantise_seconds": seconds}
 
