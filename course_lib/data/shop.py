@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -306,6 +307,15 @@ def label_queries() -> dict:
 def label_words() -> dict:
     """Each subcategory's name plus two of its paraphrases: a richer vocabulary for naming interests zero-shot."""
     return {sub: f"{spec['literal'][0]}: {', '.join(spec['nouns'][:2])}" for sub, spec in SUBCATEGORIES.items()}
+
+
+def grounding_terms() -> dict:
+    """The words the shop's texts use for its subcategories and product features, for checking what a language
+    model says (``llm.Vocabulary.from_items(items, synonyms=grounding_terms())``): ``{"subcategory": {sub: names
+    and paraphrases}, "feature": {feature phrase without its article: []}}``."""
+    subs = {sub: [*spec["literal"], *spec["nouns"]] for sub, spec in SUBCATEGORIES.items()}
+    feats = {re.sub(r"^(a|an|the) ", "", f): [] for spec in SUBCATEGORIES.values() for f in spec["features"]}
+    return {"subcategory": subs, "feature": feats}
 
 
 def main(argv=None) -> int:
