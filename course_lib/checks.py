@@ -160,3 +160,91 @@ def index_lists(name: str, lists, n: int, *, allow_padding: bool = False) -> lis
                              + ("; -1 is padding, not an item" if i == -1 else ""))
         out.append(a.astype(np.int64).tolist())
     return out
+
+
+def _fix(fix: str) -> str:
+    return f"; {fix}" if fix else ""
+
+
+def text(name: str, value, *, allow_empty: bool = False, fix: str = "") -> str:
+    """A string (not bytes, not None, not a number); empty only when ``allow_empty``."""
+    if not isinstance(value, str):
+        raise TypeError(f"{name} must be a string, got {_show(value)} ({type(value).__name__}){_fix(fix)}")
+    if not allow_empty and not value.strip():
+        raise ValueError(f"{name} must not be empty, got {value!r}{_fix(fix)}")
+    return value
+
+
+def sequence(name: str, value, *, allow_empty: bool = True, what: str = "values", fix: str = "") -> list:
+    """A list-like of ``what`` (list, tuple, array, Series, ...): not None, not one string, not a dict; returns a list.
+
+    One string is refused rather than read as a list of characters: ``["a text"]`` was meant.
+    """
+    if value is None:
+        raise TypeError(f"{name} must be a list of {what}, got None{_fix(fix)}")
+    if isinstance(value, (str, bytes)):
+        raise TypeError(f"{name} must be a list of {what}, got one {type(value).__name__} {_show(value)}; "
+                        f"wrap it in a list: [{_show(value)}]")
+    if isinstance(value, dict) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a list of {what}, got {_show(value)} ({type(value).__name__}){_fix(fix)}")
+    if isinstance(value, np.ndarray) and value.ndim != 1:
+        raise ValueError(f"{name} must be a flat list of {what}, got an array of shape {value.shape}{_fix(fix)}")
+    out = list(value)
+    if not allow_empty and not out:
+        raise ValueError(f"{name} is empty: give at least one of the {what}{_fix(fix)}")
+    return out
+
+
+def texts(name: str, value, *, fix: str = "") -> list[str]:
+    """A list of strings; a missing entry (None, NaN) or a number is named by its index."""
+    out = sequence(name, value, what="strings", fix=fix)
+    for i, t in enumerate(out):
+        if not isinstance(t, str):
+            what = "NaN" if isinstance(t, float) and t != t else _show(t)
+            raise TypeError(f"{name}[{i}] is {what} ({type(t).__name__}), not a string"
+                            + _fix(fix or "fill missing texts first, e.g. df['description'].fillna('')"))
+    return out
+
+
+def mapping(name: str, value, *, allow_empty: bool = False, what: str = "entries", fix: str = "") -> dict:
+    """A dict-like (``{name: value}``); empty only when ``allow_empty``."""
+    from collections.abc import Mapping
+
+    if not isinstance(value, Mapping):
+        raise TypeError(f"{name} must be a dict of {what}, got {_show(value)} ({type(value).__name__}){_fix(fix)}")
+    if not allow_empty and not value:
+        raise ValueError(f"{name} is empty: give at least one of the {what}{_fix(fix)}")
+    return dict(value)
+
+
+def frame(name: str, value, columns: Sequence[str] = (), *, allow_empty: bool = True, fix: str = ""):
+    """A ``pandas.DataFrame`` holding ``columns``; the missing ones are named along with those found."""
+    import pandas as pd
+
+    if not isinstance(value, pd.DataFrame):
+        raise TypeError(f"{name} must be a pandas DataFrame, got {_show(value)} ({type(value).__name__}){_fix(fix)}")
+    missing = [c for c in columns if c not in value.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; found {list(value.columns)}{_fix(fix)}")
+    if not allow_empty and len(value) == 0:
+        raise ValueError(f"{name} is empty (no rows){_fix(fix)}")
+    return value
+
+
+def known(name: str, values, universe, *, what: str = "id", fix: str = "") -> list:
+    """Every entry of ``values`` must be in ``universe`` (a set, index or list); the unknown ones are named."""
+    out = sequence(name, values, what=f"{what}s")
+    pool = universe if isinstance(universe, (set, frozenset, dict)) else set(universe)
+    unknown = [v for v in out if v not in pool]
+    if unknown:
+        raise ValueError(f"{name} has unknown {what}(s) {_show(unknown[:5])}"
+                         + (f" (and {len(unknown) - 5} more)" if len(unknown) > 5 else "") + _fix(fix))
+    return out
+
+
+def same_length(**named) -> int:
+    """All the named sequences have one length; else each is named with its length."""
+    lengths = {k: len(v) for k, v in named.items()}
+    if len(set(lengths.values())) > 1:
+        raise ValueError("these must have the same length: " + ", ".join(f"{k} has {n}" for k, n in lengths.items()))
+    return next(iter(lengths.values()), 0)

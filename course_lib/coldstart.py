@@ -20,7 +20,7 @@ def threshold_counts(user_vecs, item_vecs, threshold: float = 0.5) -> pd.Series:
 
 
 def new_user_curve(interactions: pd.DataFrame, catalogue, description_vecs: dict, ns=(0, 1, 3, 5, 10),
-                   k: int = 10, min_history: int = 20, blend_k: float = 5.0) -> pd.DataFrame:
+                   k: int = 10, min_history: int = 20, blend_k: float = 5.0, per_user: bool = False):
     """Quality for a new user after their first ``n`` interactions, for each ``n`` in ``ns``.
 
     Users with a description and at least ``min_history`` interactions play "new user": only their first ``n``
@@ -29,6 +29,7 @@ def new_user_curve(interactions: pd.DataFrame, catalogue, description_vecs: dict
     as relevant while hiding it from the list would make every method dip as ``n`` grows: the masked-repeats mistake.
     Popularity is counted on all *other* users. Methods: popularity, description only, history only (n > 0),
     and the blend ``n / (n + blend_k)`` history + the rest description.
+    ``per_user=True`` also returns one row per (n, method, user), for paired comparisons.
     """
     from .baselines import item_popularity
     from .catalogue import Catalogue
@@ -42,8 +43,8 @@ def new_user_curve(interactions: pd.DataFrame, catalogue, description_vecs: dict
     ns = sorted(set(integer("ns entry", n, min=0) for n in ns))
     if not ns:
         raise ValueError("ns is empty: give the numbers of known interactions to try, e.g. [0, 1, 3]")
-    per_user = interactions.groupby(C.USER).size()
-    users = [u for u in per_user[per_user >= max(min_history, max(ns) + 1)].index if u in description_vecs]
+    counts = interactions.groupby(C.USER).size()
+    users = [u for u in counts[counts >= max(min_history, max(ns) + 1)].index if u in description_vecs]
     if not users:
         raise ValueError(f"no user has a description and at least {max(min_history, max(ns) + 1)} interactions")
     log = interactions[interactions[C.USER].isin(users)].sort_values([C.USER, C.TIMESTAMP], kind="stable")
@@ -59,7 +60,7 @@ def new_user_curve(interactions: pd.DataFrame, catalogue, description_vecs: dict
     others = interactions[~interactions[C.USER].isin(set(users))]
     pop = item_popularity(others, cat)
     desc = np.stack([description_vecs[u] for u in users])
-    rows = []
+    rows, users_rows = [], []
     for n in ns:
         known = log[log["order"] < n]
         seen = known.groupby(C.USER)["row"].agg(list).reindex(users)
@@ -76,17 +77,23 @@ def new_user_curve(interactions: pd.DataFrame, catalogue, description_vecs: dict
             lists["blend"] = lists["description only"]
         for method, idx in lists.items():
             recs = [[int(i) for i in r if i >= 0] for r in idx]
-            rows.append({"n": n, "method": method, f"recall@{k}": recall_at_k(recs, rel, k).value,
-                         f"ndcg@{k}": ndcg_at_k(recs, rel, k).value, "users": len(users)})
-    return pd.DataFrame(rows)
+            rec, ndcg = recall_at_k(recs, rel, k), ndcg_at_k(recs, rel, k)
+            rows.append({"n": n, "method": method, f"recall@{k}": rec.value, f"ndcg@{k}": ndcg.value,
+                         "users": len(users)})
+            users_rows.append(pd.DataFrame({"n": n, "method": method, "user": users, f"recall@{k}": rec.per_user,
+                                            f"ndcg@{k}": ndcg.per_user}))
+    table = pd.DataFrame(rows)
+    return (table, pd.concat(users_rows, ignore_index=True)) if per_user else table
 
 
 def cold_item_table(users: list, spaces: dict, items: pd.DataFrame, cold_items: list,
-                    truth: pd.DataFrame, user_truth: pd.DataFrame, k: int = 5) -> pd.DataFrame:
+                    truth: pd.DataFrame, user_truth: pd.DataFrame, k: int = 5, per_user: bool = False):
     """Rank only the cold items for existing users, in each vector space of ``spaces`` (name -> (profiles, items)).
 
     Scored with the shop's ground truth: an item is relevant when its subcategory is one of the user's true
     interests; "relevant and in the preferred colour" counts only users with a colour preference.
+    ``per_user=True`` also returns one row per (space, user) (NaN where a user has nothing relevant), for paired
+    comparisons.
     """
     from .catalogue import Catalogue
 
@@ -101,11 +108,20 @@ def cold_item_table(users: list, spaces: dict, items: pd.DataFrame, cold_items: 
     pref = user_truth.set_index(C.USER)["colour_pref"].reindex(users).fillna("").to_numpy()
     rel = [{i for i in cand if sub[i] in s} for s in interests]
     rel_col = [{i for i in r if col[i] == p} if p else set() for r, p in zip(rel, pref)]
-    rows = []
+    rows, users_rows = [], []
+    has, has_col = np.array([bool(r) for r in rel]), np.array([bool(r) for r in rel_col])
     for name, (prof, vecs) in spaces.items():
         _, idx = top_k(prof, vecs, k, candidates=cand)
         recs = [list(r) for r in idx]
-        rows.append({"space": name, f"precision@{k} (true interest)": precision_at_k(recs, rel, k).value,
-                     f"ndcg@{k} (true interest)": ndcg_at_k(recs, rel, k).value,
-                     f"precision@{k} (interest + preferred colour)": precision_at_k(recs, rel_col, k).value})
-    return pd.DataFrame(rows).set_index("space")
+        p, nd, pc = precision_at_k(recs, rel, k), ndcg_at_k(recs, rel, k), precision_at_k(recs, rel_col, k)
+        rows.append({"space": name, f"precision@{k} (true interest)": p.value, f"ndcg@{k} (true interest)": nd.value,
+                     f"precision@{k} (interest + preferred colour)": pc.value,
+                     "users (interest)": p.n_users, "users (colour)": pc.n_users})
+        col_p = np.full(len(users), np.nan)
+        col_p[has_col] = pc.per_user
+        int_p = np.full(len(users), np.nan)
+        int_p[has] = p.per_user
+        users_rows.append(pd.DataFrame({"space": name, "user": users, f"precision@{k} (true interest)": int_p,
+                                        f"precision@{k} (interest + preferred colour)": col_p}))
+    table = pd.DataFrame(rows).set_index("space")
+    return (table, pd.concat(users_rows, ignore_index=True)) if per_user else table

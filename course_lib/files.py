@@ -1,40 +1,42 @@
-"""Atomic file writes: a temporary file in the same folder, renamed into place, so a crash never leaves half a file.
+"""Atomic file writes: a temporary file in the same folder, renamed into place, so a crash never leaves half a file;
+and how a path is shown in an output that others read (never the absolute folders of the machine that wrote it).
 
-Not a cache or a format: JSON, text and bytes go through the same two functions; nothing here uses pickle.
+Not a cache or a format: bytes, text and JSON go through the same two functions; nothing here uses pickle.
 """
 from __future__ import annotations
 
 import json
 import math
 import os
-import tempfile
 from pathlib import Path
 
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
+KIT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding course_lib/, notebooks/ and data/
 
 
-def write_bytes(path, data: bytes) -> Path:
-    """Write ``data`` to ``path`` atomically, with the usual umask permissions (not mkstemp's 0600)."""
+def atomic_write(path, data: bytes | str) -> Path:
+    """Write ``data`` to ``path`` whole or not at all: a temporary file in the same folder, flushed, then renamed.
+
+    The file gets the usual permissions (``0o666`` minus the umask), like ``open()`` would give it:
+    ``tempfile.mkstemp`` would make it private to its writer, which breaks caches and reports shared by a group.
+    """
+    import uuid
+
     path = Path(path)
+    if isinstance(data, str):
+        data = data.encode("utf-8")
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = path.parent / f".{path.name}.{uuid.uuid4().hex[:12]}.tmp"
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
-        os.chmod(tmp, 0o666 & ~_umask())
+            f.flush()
+            os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
-
-
-def write_text(path, text: str) -> Path:
-    return write_bytes(path, text.encode("utf-8"))
 
 
 def _finite(obj):
@@ -56,4 +58,17 @@ def _finite(obj):
 def write_json(path, obj) -> Path:
     """Write JSON atomically; NaN and infinities are written as ``null`` (strict JSON, readable everywhere)."""
     text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=str, allow_nan=False)
-    return write_text(path, text + "\n")
+    return atomic_write(path, text + "\n")
+
+
+def display_path(path, placeholder: str = "<data>", bases=None) -> str:
+    """``path`` as a shared output shows it: relative to the first of ``bases`` that holds it (default: the working
+    folder, then the kit's folder, so ``data/shop``), else ``placeholder``. Never an absolute path, which would tell
+    a reader the folders of the machine that ran it and mean nothing on theirs."""
+    p = Path(path).expanduser().resolve()
+    for base in (Path.cwd(), KIT_ROOT) if bases is None else bases:
+        try:
+            return p.relative_to(Path(base).expanduser().resolve()).as_posix() or "."
+        except ValueError:
+            continue
+    return placeholder

@@ -18,16 +18,13 @@ from typing import Mapping, Sequence
 
 import numpy as np
 
+from . import checks
+
 
 def _as_matrix(x, name: str) -> np.ndarray:
-    a = np.asarray(x, dtype=np.float32)
-    if a.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D array (n_items, dim), got shape {a.shape}")
-    bad = ~np.isfinite(a).all(axis=1)
-    if bad.any():
-        raise ValueError(f"{name} has NaN or infinite values in row(s) {np.flatnonzero(bad)[:5].tolist()}; "
-                         "re-encode those items or drop them")
-    return a
+    if x is None:
+        raise TypeError(f"{name} must be a 2-D array (n_items, dim), got None")
+    return checks.matrix(name, x)
 
 
 def l2_normalize(x, name: str = "vectors") -> np.ndarray:
@@ -52,22 +49,28 @@ def fuse(blocks: Mapping[str, np.ndarray] | Sequence[np.ndarray], weights: Mappi
         if not isinstance(weights, Mapping) or set(weights) != set(names):
             raise ValueError(f"weights must name the same blocks {names}, got {list(weights) if isinstance(weights, Mapping) else weights}")
         mats, ws = [blocks[n] for n in names], [weights[n] for n in names]
+        labels = [f"blocks[{n!r}]" for n in names]
     else:
-        names = [f"block {i}" for i in range(len(blocks))]
-        mats, ws = list(blocks), list(weights)
+        if isinstance(blocks, np.ndarray):
+            raise TypeError(f"blocks must be a dict or list of 2-D arrays, got one array of shape {blocks.shape}; "
+                            "pass [text_vecs, image_vecs]")
+        mats = checks.sequence("blocks", blocks, what="2-D arrays")
+        ws = checks.sequence("weights", weights, what="numbers")
+        names = [f"block {i}" for i in range(len(mats))]
+        labels = [f"blocks[{i}]" for i in range(len(mats))]
         if len(mats) != len(ws):
             raise ValueError(f"got {len(mats)} blocks but {len(ws)} weights")
     if not mats:
         raise ValueError("fuse() needs at least one block")
-    ws = [float(w) for w in ws]
-    if any(not math.isfinite(w) or w < 0 for w in ws):
-        raise ValueError(f"weights must be finite and >= 0, got {dict(zip(names, ws))}")
+    ws = [checks.number(f"weights[{n!r}]" if isinstance(blocks, Mapping) else f"weights[{i}]", w, min=0)
+          for i, (n, w) in enumerate(zip(names, ws))]
     total = sum(ws)
     if total <= 0:
         raise ValueError(f"the weights must sum to > 0, got {dict(zip(names, ws))}")
-    rows = {len(np.asarray(m)) for m in mats}
+    mats = [_as_matrix(m, n if isinstance(blocks, Mapping) else label) for m, n, label in zip(mats, names, labels)]
+    rows = {len(m) for m in mats}
     if len(rows) != 1:
-        raise ValueError(f"blocks have different numbers of rows {dict(zip(names, [len(np.asarray(m)) for m in mats]))}; "
+        raise ValueError(f"blocks have different numbers of rows {dict(zip(names, [len(m) for m in mats]))}; "
                          "each row must be the same item in every block")
     parts = [l2_normalize(m, n) * math.sqrt(w / total) for m, n, w in zip(mats, names, ws) if w > 0]
     return np.concatenate(parts, axis=1).astype(np.float32)
@@ -75,7 +78,8 @@ def fuse(blocks: Mapping[str, np.ndarray] | Sequence[np.ndarray], weights: Mappi
 
 def fuse_text_image(text, image, alpha: float = 0.5, beta: float | None = None) -> np.ndarray:
     """The article's two weights, done right: ``alpha`` for text, ``beta`` (default ``1 - alpha``) for the image."""
-    beta = 1.0 - alpha if beta is None else beta
+    alpha = checks.number("alpha", alpha, min=0, fix="alpha is the text weight, e.g. 0.5")
+    beta = 1.0 - alpha if beta is None else checks.number("beta", beta, min=0, fix="beta is the image weight")
     if alpha < 0 or beta < 0 or alpha + beta <= 0:
         raise ValueError(f"alpha and beta must be >= 0 with alpha + beta > 0, got alpha={alpha}, beta={beta}")
     return fuse({"text": text, "image": image}, {"text": alpha, "image": beta})
@@ -90,6 +94,8 @@ def article_fusion(text, image, alpha: float, beta: float, text_dim: int = 768) 
     With a 384-d text vector and a 1280-d image vector the first line raises a broadcasting error; with equal
     sizes it silently adds unrelated coordinates, and the slices then split that sum at an arbitrary column.
     """
+    alpha, beta = checks.number("alpha", alpha), checks.number("beta", beta)
+    text_dim = checks.integer("text_dim", text_dim, min=1)
     item_multimodal_features = np.asarray(text) + np.asarray(image)
     return alpha * item_multimodal_features[:, :text_dim] + beta * item_multimodal_features[:, text_dim:]
 
@@ -103,17 +109,29 @@ def pca_project(x: np.ndarray, dim: int, fit_rows: np.ndarray | None = None, see
     from sklearn.decomposition import PCA
 
     a = _as_matrix(x, "x")
+    dim = checks.integer("dim", dim)
+    seed = checks.integer("seed", seed, min=0, max=2**32 - 1)
     if not 1 <= dim <= min(a.shape):
         raise ValueError(f"dim must be between 1 and min(n_items, n_features) = {min(a.shape)}, got {dim}")
-    fit = a if fit_rows is None else a[fit_rows]
+    if fit_rows is None:
+        fit = a
+    else:
+        rows = np.asarray(fit_rows)
+        if rows.dtype == bool:
+            if rows.shape != (len(a),):
+                raise ValueError(f"fit_rows as a mask must have {len(a)} entries, got shape {rows.shape}")
+            rows = np.flatnonzero(rows)
+        rows = checks.index_lists("fit_rows", [rows.tolist()], len(a))[0]
+        if len(rows) < dim:
+            raise ValueError(f"fit_rows selects {len(rows)} rows, fewer than dim={dim}: PCA needs at least dim rows")
+        fit = a[rows]
     z = PCA(n_components=dim, random_state=seed).fit(fit).transform(a)
     return l2_normalize(z, "projected vectors")
 
 
 def fuse_by_projection(text, image, alpha: float = 0.5, dim: int = 128, seed: int = 0) -> np.ndarray:
     """PCA both modalities to ``dim``, then ``alpha * text + (1 - alpha) * image``, then L2-normalise."""
-    if not 0 <= alpha <= 1:
-        raise ValueError(f"alpha must be in [0, 1], got {alpha}")
+    alpha = checks.number("alpha", alpha, min=0, max=1, fix="alpha is the text weight")
     t, i = pca_project(text, dim, seed=seed), pca_project(image, dim, seed=seed)
     return l2_normalize(alpha * t + (1 - alpha) * i, "fused vectors")
 
@@ -125,6 +143,5 @@ def text_only_query(text_vecs, image_dim: int) -> np.ndarray:
     the text cosine alone (times ``sqrt(alpha)``), which ranks items exactly as text-only search would.
     """
     t = l2_normalize(text_vecs, "text_vecs")
-    if image_dim < 0:
-        raise ValueError(f"image_dim must be >= 0, got {image_dim}")
+    image_dim = checks.integer("image_dim", image_dim, min=0, fix="the width of the image block (e.g. 1280)")
     return np.concatenate([t, np.zeros((len(t), image_dim), dtype=np.float32)], axis=1)

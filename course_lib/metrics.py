@@ -169,7 +169,8 @@ def auc_per_user(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequ
     ranks = rankdata(scores, axis=1) - n_hidden[:, None]  # ties count one half, as in Mann-Whitney U
     out = np.full(n, np.nan)
     ok = (n_pos > 0) & (n_neg > 0)
-    out[ok] = ((np.where(pos, ranks, 0.0).sum(1) - n_pos * (n_pos + 1) / 2) / (n_pos * np.maximum(n_neg, 1)))[ok]
+    num = np.where(pos, ranks, 0.0).sum(1) - n_pos * (n_pos + 1) / 2
+    out[ok] = num[ok] / (n_pos[ok] * n_neg[ok])
     return out
 
 

@@ -10,11 +10,33 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from . import checks
 from . import constants as C
+
+
+def _dataset(ds):
+    from .data import Dataset
+
+    if not isinstance(ds, Dataset):
+        raise TypeError(f"ds must be a course_lib.data.Dataset (e.g. load_dataset('shop')), got {type(ds).__name__}")
+    return ds
+
+
+def _user(ds, user_id):
+    if user_id not in set(ds.users[C.USER]):
+        raise ValueError(f"user_id {user_id!r} is not a user of dataset {ds.name!r}; pick one from ds.users.user_id")
+    return user_id
+
+
+def _column_names(name: str, value) -> list[str]:
+    if isinstance(value, str):
+        raise TypeError(f"{name} must be a list of column names, got one string {value!r}; use [{value!r}]")
+    return checks.sequence(name, value, allow_empty=False, what="column names")
 
 
 def plot_long_tail(ds):
     """Interactions per user and per item, sorted, on a log scale: the long tails of a real shop."""
+    _dataset(ds)
     per_user = ds.interactions.groupby(C.USER).size().reindex(ds.users[C.USER], fill_value=0)
     per_item = ds.interactions.groupby(C.ITEM).size().reindex(ds.items[C.ITEM], fill_value=0)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.2), dpi=80)
@@ -33,6 +55,7 @@ def plot_long_tail(ds):
 
 def plot_category_mix(ds):
     """Share of items and of interactions per category, side by side."""
+    _dataset(ds)
     items = ds.items[C.CATEGORY].value_counts(normalize=True)
     cat_of = ds.items.set_index(C.ITEM)[C.CATEGORY]
     inter = ds.interactions[C.ITEM].map(cat_of).value_counts(normalize=True)
@@ -51,7 +74,13 @@ def plot_category_mix(ds):
 
 def show_items(ds, item_ids, ncols: int = 4, width: int = 34, scores=None):
     """A grid of item images with their title and wrapped description (text only when there are no images)."""
-    item_ids = list(item_ids)
+    _dataset(ds)
+    item_ids = checks.known("item_ids", item_ids, set(ds.items[C.ITEM]), what="item id",
+                            fix=f"they must be item_id values of dataset {ds.name!r}")
+    ncols = checks.integer("ncols", ncols, min=1, max=12)
+    width = checks.integer("width", width, min=10, fix="characters per line of the description")
+    if scores is not None:
+        scores = checks.vector("scores", scores, length=len(item_ids))
     nrows = max(1, int(np.ceil(len(item_ids) / ncols)))
     fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), dpi=80, squeeze=False)
     lookup = ds.items.set_index(C.ITEM)
@@ -74,9 +103,18 @@ def show_items(ds, item_ids, ncols: int = 4, width: int = 34, scores=None):
 
 def plot_user_timeline(ds, user_id, color_by: str = C.CATEGORY, labels: pd.Series | None = None):
     """One user's interactions over time, one row per ``color_by`` value (or per given ``labels``)."""
+    _user(_dataset(ds), user_id)
+    if color_by not in ds.items.columns or color_by == C.ITEM:
+        raise ValueError(f"color_by must be a column of ds.items, got {color_by!r}; "
+                         f"choose from {[c for c in ds.items.columns if c != C.ITEM]}")
     hist = ds.interactions[ds.interactions[C.USER] == user_id]
     if hist.empty:
         raise ValueError(f"user {user_id!r} has no interactions; pick a warm user (ds.interactions.user_id)")
+    if labels is not None:
+        labels = pd.Series(checks.sequence("labels", labels, what="labels"))
+        if len(labels) != len(hist):
+            raise ValueError(f"labels must have one entry per interaction of user {user_id!r} ({len(hist)}), "
+                             f"got {len(labels)}")
     hist = hist.merge(ds.items[[C.ITEM, color_by]], on=C.ITEM, how="left").sort_values(C.TIMESTAMP)
     groups = labels.to_numpy() if labels is not None else hist[color_by].to_numpy()
     names = list(pd.unique(groups))
@@ -96,6 +134,10 @@ def plot_user_timeline(ds, user_id, color_by: str = C.CATEGORY, labels: pd.Serie
 
 def plot_cosine_hist(pairs: pd.DataFrame, threshold: float | None = 0.5, by: str = "embedding"):
     """Histograms of pair cosines, one panel per ``by`` value, same vs different pairs, with a threshold line."""
+    checks.frame("pairs", pairs, [by, "cosine", "pair"], allow_empty=False,
+                 fix="pass the pairs table of diagnostics.pooling_report")
+    if threshold is not None:
+        threshold = checks.number("threshold", threshold, min=-1, max=1)
     names = list(pd.unique(pairs[by]))
     fig, axes = plt.subplots(1, len(names), figsize=(3.6 * len(names), 2.8), dpi=80, sharey=True, squeeze=False)
     bins = np.linspace(-0.3, 1.0, 53)
@@ -116,6 +158,8 @@ def plot_cosine_hist(pairs: pd.DataFrame, threshold: float | None = 0.5, by: str
 
 def plot_sweep(df: pd.DataFrame, x: str, ys: list[str], title: str = ""):
     """Lines of one or more metrics against a swept parameter; the best value of each is marked."""
+    ys = _column_names("ys", ys)
+    checks.frame("df", df, [x, *ys], allow_empty=False)
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
     for y in ys:
         ax.plot(df[x], df[y], marker="o", label=y)
@@ -131,6 +175,7 @@ def plot_sweep(df: pd.DataFrame, x: str, ys: list[str], title: str = ""):
 
 def plot_metric_bars(table: pd.DataFrame, metric: str, title: str = ""):
     """Horizontal bars of ``metric`` per method with the table's ``[lo, hi]`` interval as error bars."""
+    checks.frame("table", table, [metric], allow_empty=False, fix="pass the table of Evaluation.table()")
     t = table.sort_values(metric)
     fig, ax = plt.subplots(figsize=(6.5, 0.35 * len(t) + 1.2), dpi=80)
     err = None
@@ -147,6 +192,7 @@ def plot_metric_bars(table: pd.DataFrame, metric: str, title: str = ""):
 
 def plot_lines(df: pd.DataFrame, x: str, y: str, group: str, title: str = ""):
     """One line per ``group`` value of ``y`` against ``x`` (e.g. quality against a new user's interactions)."""
+    checks.frame("df", df, [x, y, group], allow_empty=False)
     fig, ax = plt.subplots(figsize=(6, 3.2), dpi=80)
     for name, g in df.groupby(group, sort=False):
         ax.plot(g[x], g[y], marker="o", label=str(name))
@@ -161,6 +207,11 @@ def plot_lines(df: pd.DataFrame, x: str, y: str, group: str, title: str = ""):
 
 def plot_count_hist(counts: dict, xlabel: str, title: str = ""):
     """Histograms of per-user counts (e.g. items passing a threshold), one panel per entry of ``counts``."""
+    counts = {name: checks.vector(f"counts[{name!r}]", c) for name, c in
+              checks.mapping("counts", counts, what="name -> per-user counts").items()}
+    empty = [name for name, c in counts.items() if len(c) == 0]
+    if empty:
+        raise ValueError(f"counts[{empty[0]!r}] is empty: there is nothing to draw")
     fig, axes = plt.subplots(1, len(counts), figsize=(3.8 * len(counts), 2.8), dpi=80, squeeze=False)
     for ax, (name, c) in zip(axes[0], counts.items()):
         ax.hist(np.asarray(c), bins=30, color="tab:purple", alpha=0.8)
@@ -173,9 +224,15 @@ def plot_count_hist(counts: dict, xlabel: str, title: str = ""):
 
 def plot_interest_timeline(ds, user_id, ui, item_index_of: dict | None = None):
     """A user's history, one row per discovered interest, labelled with its name and tier."""
+    _user(_dataset(ds), user_id)
+    if not hasattr(ui, "interests") or not hasattr(ui, "labels"):
+        raise TypeError(f"ui must be the user's tiers.UserInterests (from tiers.discover), got {type(ui).__name__}")
     hist = ds.interactions[ds.interactions[C.USER] == user_id].sort_values(C.TIMESTAMP, kind="stable")
     if hist.empty or not ui.interests:
         raise ValueError(f"user {user_id!r} has no history to draw; pick a warm user")
+    if ui.labels is None or len(ui.labels) != len(hist):
+        raise ValueError(f"ui has {0 if ui.labels is None else len(ui.labels)} labels but user {user_id!r} has {len(hist)} interactions: "
+                         "was ui computed for another user or another log?")
     fig, ax = plt.subplots(figsize=(9, 0.42 * len(ui.interests) + 1.4), dpi=80)
     cmap = plt.get_cmap("tab10")
     ts = hist[C.TIMESTAMP].to_numpy()
@@ -188,4 +245,64 @@ def plot_interest_timeline(ds, user_id, ui, item_index_of: dict | None = None):
     ax.set_title(f"user {user_id}: {len(hist)} events in {len(ui.interests)} interests (share = time-decayed importance)")
     fig.autofmt_xdate()
     fig.tight_layout()
+    return fig
+
+
+PAIRED_COLUMNS = ("group", "a", "b", "diff", "lo", "hi")
+
+
+def plot_paired_by_group(paired: pd.DataFrame, metric: str = "ndcg", title: str = ""):
+    """The report's key figure: in each user group, every method's paired difference from that group's best method,
+    with its 95% interval (one panel per group, methods in the same rows).
+
+    ``paired``: rows of ``evaluate.paired_to_dict`` (only those with ``reference == "best"`` are drawn) or any frame
+    with columns group, a (the method), b (the group's best), diff, lo, hi; ``users`` and ``mean_b`` label the panels.
+    An interval that covers 0 is drawn orange ("tied with the best"); one below 0 blue; one of a single user (no
+    interval) grey.
+    """
+    checks.frame("paired", paired, PAIRED_COLUMNS, allow_empty=False,
+                 fix="pass pd.DataFrame(evaluate.paired_to_dict(ev))")
+    df = paired[paired["reference"] == "best"] if "reference" in paired else paired
+    if df.empty:
+        raise ValueError("paired has no rows with reference == 'best'; pass pd.DataFrame(evaluate.paired_to_dict(ev))")
+    groups = list(pd.unique(df["group"]))
+    bests = df.groupby("group", sort=False)["b"].unique()
+    several = {g: list(b) for g, b in bests.items() if len(b) > 1}
+    if several:
+        g, b = next(iter(several.items()))
+        raise ValueError(f"paired must compare every method with one best method per group; group {g!r} has {b}")
+    first = df[df["group"] == groups[0]].sort_values("diff", ascending=False)
+    order = [first["b"].iloc[0]] + first["a"].tolist()
+    order += [m for m in pd.unique(pd.concat([df["a"], df["b"]])) if m not in order]
+    row_of = {m: i for i, m in enumerate(order)}
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups) + 1.6, 0.34 * len(order) + 1.6), dpi=80,
+                             sharey=True, squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        g = df[df["group"] == group]
+        best = g["b"].iloc[0]
+        ax.axvline(0, color="k", lw=0.8)
+        ax.scatter([0], [row_of[best]], marker="*", s=160, color="tab:green", zorder=3, label="best (reference)")
+        for _, r in g.iterrows():
+            y, lo, hi = row_of[r["a"]], r["lo"], r["hi"]
+            if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+                ax.plot([r["diff"]], [y], "o", color="tab:gray")
+                continue
+            colour = "tab:orange" if lo <= 0 <= hi else "tab:blue"
+            ax.errorbar([r["diff"]], [y], xerr=[[r["diff"] - lo], [hi - r["diff"]]], fmt="o", color=colour,
+                        capsize=3, lw=1.6)
+        n = f", {int(g['users'].max())} users" if "users" in g else ""
+        level = f" {float(g['mean_b'].iloc[0]):.3f}" if "mean_b" in g and pd.notna(g["mean_b"].iloc[0]) else ""
+        ax.set_title(f"{group} users{n}\nbest: {best}{level}", fontsize=9)
+        ax.set_xlabel(f"{metric} − best's (paired 95% interval)", fontsize=8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(order)), order)
+    axes[0][0].invert_yaxis()
+    handles = [plt.Line2D([], [], marker="*", ls="", color="tab:green", markersize=11, label="the group's best"),
+               plt.Line2D([], [], marker="o", color="tab:orange", label="tied with it (interval covers 0)"),
+               plt.Line2D([], [], marker="o", color="tab:blue", label="below it")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

@@ -25,6 +25,28 @@ def _log_rows(interactions: pd.DataFrame, catalogue: Catalogue) -> np.ndarray:
     return catalogue.rows(interactions[C.ITEM], what="interactions item_id")
 
 
+def event_weights(interactions: pd.DataFrame, half_life_days: float | None = None, now=None,
+                  use_weights: bool = True) -> np.ndarray:
+    """The weight each event carries in a history profile: event weight × ``2 ** (-age / half_life)``.
+
+    ``now`` defaults to the last event in ``interactions``. This is the one place the recency rule is written;
+    :func:`history_profiles` and the explanations (``explain.py``) both use it.
+    """
+    half_life_days = number("half_life_days", half_life_days, above=0, allow_none=True,
+                            fix="use None for no recency weighting")
+    w = np.ones(len(interactions))
+    if use_weights and C.WEIGHT in interactions:
+        w = vector("interactions weight", interactions[C.WEIGHT].to_numpy(dtype=float))
+        if (w < 0).any():
+            raise ValueError("interactions weight must be >= 0 (a negative event weight would flip a profile)")
+    if half_life_days is not None and len(interactions):
+        ts = interactions[C.TIMESTAMP]
+        now = ts.max() if now is None else pd.Timestamp(now)
+        age = (now - ts).dt.total_seconds().to_numpy() / 86400.0
+        w = w * np.exp2(-np.maximum(age, 0) / half_life_days)
+    return w
+
+
 def history_profiles(interactions: pd.DataFrame, catalogue: Catalogue, users=None,
                      half_life_days: float | None = None, now=None, use_weights: bool = True):
     """One vector per user: the (weighted) mean of the vectors of the items they interacted with.
@@ -39,20 +61,9 @@ def history_profiles(interactions: pd.DataFrame, catalogue: Catalogue, users=Non
     ``item_vecs @ profile`` as a cosine.
     """
     vecs = catalogue.require_vectors("history_profiles")
-    half_life_days = number("half_life_days", half_life_days, above=0, allow_none=True,
-                            fix="use None for no recency weighting")
     users = list(pd.unique(interactions[C.USER])) if users is None else unique("users", users)
     rows = _log_rows(interactions, catalogue)
-    w = np.ones(len(interactions))
-    if use_weights and C.WEIGHT in interactions:
-        w = vector("interactions weight", interactions[C.WEIGHT].to_numpy(dtype=float))
-        if (w < 0).any():
-            raise ValueError("interactions weight must be >= 0 (a negative event weight would flip a profile)")
-    if half_life_days is not None and len(interactions):
-        ts = interactions[C.TIMESTAMP]
-        now = ts.max() if now is None else pd.Timestamp(now)
-        age = (now - ts).dt.total_seconds().to_numpy() / 86400.0
-        w = w * np.exp2(-np.maximum(age, 0) / half_life_days)
+    w = event_weights(interactions, half_life_days, now, use_weights)
     pos = {u: k for k, u in enumerate(users)}
     urow = interactions[C.USER].map(pos)
     keep = urow.notna().to_numpy()

@@ -217,10 +217,11 @@ def above_threshold(query_vecs, item_vecs, threshold: float = 0.5) -> list[np.nd
 
     How many items pass depends on the model and the pooling, not on the user: see notebooks 03 and 05.
     """
-    q = np.asarray(query_vecs, dtype=np.float32)
-    v = np.asarray(item_vecs, dtype=np.float32)
-    q = unit_rows(q)
-    v = unit_rows(v)
+    from .checks import matrix, number
+
+    threshold = number("threshold", threshold, min=-1, max=1, fix="a cosine lies in [-1, 1]")
+    q = unit_rows(matrix("query_vecs", query_vecs))
+    v = unit_rows(matrix("item_vecs", item_vecs, cols=q.shape[1]))
     return [np.flatnonzero(row >= threshold) for row in q @ v.T]
 
 
@@ -233,17 +234,18 @@ def ann_index(item_vecs, m: int = 32, ef_search: int = 64):
         import faiss
     except ImportError:
         raise ImportError("the ANN path needs faiss: pip install faiss-cpu (exact top_k needs nothing)") from None
-    v = np.ascontiguousarray(np.asarray(item_vecs, dtype=np.float32))
-    v = unit_rows(v)
+    from .checks import integer, matrix
+
+    v = np.ascontiguousarray(unit_rows(matrix("item_vecs", item_vecs, allow_empty=False)))
+    m, ef_search = integer("m", m, min=2), integer("ef_search", ef_search, min=1)
     index = faiss.IndexHNSWFlat(v.shape[1], m, faiss.METRIC_INNER_PRODUCT)
     index.hnsw.efSearch = ef_search
     index.add(v)
 
     class _Index:
         def search(self, query_vecs, k):
-            q = np.ascontiguousarray(np.asarray(query_vecs, dtype=np.float32))
-            q = unit_rows(q)
-            return index.search(q, int(k))
+            q = np.ascontiguousarray(unit_rows(matrix("query_vecs", query_vecs, cols=v.shape[1])))
+            return index.search(q, integer("k", k, min=1))
 
     return _Index()
 

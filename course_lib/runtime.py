@@ -1,4 +1,4 @@
-"""Where code runs and how it is made repeatable: device choice, seeding, the cache folder.
+"""Where code runs and how it is made repeatable: device choice, seeding, the cache folder, atomic file writes.
 
 Not a place for model or data logic: every other module asks here instead of deciding on its own.
 """
@@ -14,6 +14,7 @@ import numpy as np
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEVICE_ENV = "COURSE_DEVICE"  # overrides "auto" for a whole session, e.g. COURSE_DEVICE=cpu
 CACHE_ENV = "COURSE_CACHE_DIR"  # where embeddings are cached; default ~/.cache/course_lib
+SEED_MAX = 2**32 - 1  # the largest seed NumPy's legacy generator, pandas and sklearn all accept
 
 
 def get_device(preference: str | None = "auto"):
@@ -25,7 +26,10 @@ def get_device(preference: str | None = "auto"):
     """
     import torch
 
-    pref = (preference or "auto").strip().lower()
+    if preference is not None and not isinstance(preference, (str, torch.device)):
+        raise TypeError(f"device must be one of {DEVICE_CHOICES} (or 'cuda:N'), got {preference!r} "
+                        f"({type(preference).__name__})")
+    pref = (str(preference) if preference is not None else "auto").strip().lower() or "auto"
     if pref == "auto":
         pref = os.environ.get(DEVICE_ENV, "auto").strip().lower() or "auto"
     base = pref.split(":", 1)[0]
@@ -49,9 +53,14 @@ def get_device(preference: str | None = "auto"):
 
 
 def set_seed(seed: int) -> None:
-    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every CUDA device)."""
-    if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
-        raise TypeError(f"seed must be an int, got {seed!r}")
+    """Seed Python's ``random``, NumPy's global generator and torch (CPU and every CUDA device).
+
+    ``seed`` is an int in ``[0, 2**32 - 1]``, the range every seeded tool of the kit accepts (NumPy, pandas, sklearn).
+    """
+    if not isinstance(seed, (int, np.integer)) or isinstance(seed, (bool, np.bool_)):
+        raise TypeError(f"seed must be an int, got {seed!r} ({type(seed).__name__})")
+    if not 0 <= seed <= SEED_MAX:
+        raise ValueError(f"seed must be in [0, {SEED_MAX}] (2**32 - 1), got {seed}")
     random.seed(int(seed))
     np.random.seed(int(seed) % 2**32)
     try:
@@ -64,10 +73,19 @@ def set_seed(seed: int) -> None:
 
 
 def cache_dir(create: bool = True) -> Path:
-    """The one folder for caches (embeddings): ``$COURSE_CACHE_DIR`` or ``~/.cache/course_lib``."""
+    """The one folder for caches (embeddings): ``$COURSE_CACHE_DIR`` or ``~/.cache/course_lib``.
+
+    Creating it is best effort: when it cannot be made (a file in the way, no permission, a read-only disk) the path
+    is still returned, and the embedding cache says so once, then runs in memory (work is never lost to it).
+    """
+    if not isinstance(create, (bool, np.bool_)):
+        raise TypeError(f"create must be True or False, got {create!r}")
     path = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "course_lib").expanduser()
     if create:
-        path.mkdir(parents=True, exist_ok=True)
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # EmbeddingCache.put warns once ("cannot write to ...") and keeps the vectors in memory
     return path
 
 
@@ -77,6 +95,8 @@ def environment_check(dataset_root=None):
 
     import pandas as pd
 
+    if dataset_root is not None and not isinstance(dataset_root, (str, os.PathLike)):
+        raise TypeError(f"dataset_root must be a folder path or None, got {dataset_root!r}")
     rows = [("python", platform.python_version(), True)]
     try:
         import torch

@@ -115,8 +115,8 @@ def test_segments_buckets_and_ci():
     train = log([("h", "a")] * 20 + [("t", "b")] * 2 + [("m", "c")] * 6)
     seg = user_segments(train, ["h", "t", "m", "new"], thresholds=(5, 20))
     assert seg.to_dict() == {"h": "head", "t": "tail", "m": "torso", "new": "cold"}
-    b = item_buckets(train, ITEMS, head_share=0.2)
-    assert list(b) == ["head", "tail", "tail", "unseen", "unseen"]
+    b = item_buckets(train, ITEMS, popular_share=0.2)
+    assert list(b) == ["popular", "long-tail", "long-tail", "unseen", "unseen"]
     lo, hi = bootstrap_ci(np.r_[np.zeros(50), np.ones(50)], n_boot=500, seed=0)
     assert lo < 0.5 < hi and hi - lo < 0.3
     with pytest.raises(ValueError, match="thresholds must satisfy"):
@@ -191,6 +191,14 @@ def test_three_tasks_side_by_side():
     assert tasks["discovery"].per_user["recall"].min() > 0
 
 
+def test_identical_lists_are_named_as_such():
+    ev = evaluate({"popularity": Popularity(ITEMS), "EASE": EASE(ITEMS), "kNN": ItemKNN(ITEMS)}, TRAIN, TEST, ITEMS,
+                  k=2, with_auc=False)
+    assert ev.identical("popularity", group="new") == ["EASE", "kNN"]  # all three fall back to popularity
+    line = [x for x in headlines(ev, n_boot=200) if "for new users" in x][0]
+    assert "EASE, kNN score exactly the same" in line and "too few" not in line  # nothing left to be tied with
+
+
 def test_a_method_without_fallback_is_refused_not_ranked_by_tie_order():
     with pytest.raises(ValueError, match=r"'EASE' gives 1 of 3 users a constant score row .*1 of them new users.*"
                                          "declares no fallback"):
@@ -251,11 +259,13 @@ def test_article_verdicts_and_strategy_are_computed():
     assert v.loc["覆盖长尾用户", "verdict"] == "supported"  # content +0.1 on tail users
     assert v.loc["新物品推荐", "verdict"] == "supported"
     assert v.loc["多模态融合", "verdict"] == "not testable here"
-    assert v.loc["冷启动用户", "verdict"] == "supported"
-    assert "difference +0.1000" in v.loc["覆盖长尾用户", "evidence"]
+    assert v.loc["冷启动用户", "verdict"] == "too few users to judge (20)" or v.loc["冷启动用户", "verdict"] == "supported"
+    assert v.loc["大模型辅助推荐", "verdict"] == "refuted"  # content loses to EASE overall in this toy
+    assert "40 users" in v.loc["覆盖长尾用户", "evidence"] and "difference +0.1000" in v.loc["覆盖长尾用户", "evidence"]
     s = strategy_table(ev, n_boot=300)
     assert s.loc["head", "best method"] == "EASE" and s.loc["head", "reading"] == "clear winner"
     assert s.loc["tail", "best method"] == "content" and s.loc["cold", "best method"] == "content"
+    assert "same lists" not in s.loc["head", "best method"]
     p = ev.compare("EASE", "popularity", segment="tail")
     assert p.verdict == "tied" and p.diff == 0 and p.n == 40
 
@@ -316,3 +326,37 @@ def test_threshold_counts_and_cold_start_on_the_shop(shop):
     prof, _ = history_profiles(shop.interactions, cat, users=warm)
     t = cold_item_table(warm, {"oracle": (prof, vecs)}, items, shop.cold_items(), shop.truth, shop.user_truth, k=5)
     assert t.loc["oracle", "precision@5 (true interest)"] > 0.8  # the profile's subcategory mix points to true interests
+
+
+class _Oracle:
+    """Scores each user's test items 1 and everything else 0: the best any method could do."""
+
+    fallback = "oracle"
+
+    def __init__(self, test, catalogue):
+        self.test, self.cat = test, catalogue
+
+    def fit(self, train):
+        return self
+
+    def score(self, users):
+        s = np.zeros((len(users), len(self.cat)), dtype=np.float32)
+        rows = {u: r for r, u in enumerate(users)}
+        for u, i in zip(self.test[C.USER], self.test[C.ITEM]):
+            if u in rows:
+                s[rows[u], self.cat.row[i]] = 1.0 + (hash(i) % 7) / 100  # distinct, so no tie decides
+        return s
+
+
+def test_on_the_shop_no_relevant_item_is_unreachable_under_discovery(shop):
+    from course_lib.data import make_split
+
+    cat = Catalogue.from_items(shop.items)
+    split = make_split(shop.interactions, "global", 0.2)
+    oracle = {"oracle": _Oracle(split.test, cat)}
+    k = 50  # long enough for every user's relevant items
+    disc = evaluate(oracle, split.train, split.test, cat, k, with_auc=False)
+    assert disc.per_user["recall"].min() == 1.0  # every relevant item can be reached by some list
+    masked = evaluate(oracle, split.train, split.test, cat, k, task="masked-but-counted", with_auc=False)
+    assert masked.per_user["recall"].min() == 0.0 and masked.unreachable_share > 0.2  # the mistake: repeats unreachable
+    assert disc.users["excluded"] == masked.users["evaluated"] - disc.users["evaluated"] > 0

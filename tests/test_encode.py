@@ -80,15 +80,19 @@ def test_single_string_is_refused(tiny_bert):
 def test_bad_options_list_choices(tiny_bert):
     with pytest.raises(ValueError, match=r"pooling must be one of \('mean', 'cls', 'pooler'\), got 'max'"):
         TextEncoder(tiny_bert, pooling="max")
-    with pytest.raises(ValueError, match="batch_size must be a positive integer"):
+    with pytest.raises(ValueError, match="batch_size must be >= 1, got 0"):
         TextEncoder(tiny_bert, batch_size=0)
 
 
 def test_missing_model_says_what_to_do(tmp_path):
-    with pytest.raises(ModelNotFoundError, match=r"could not be loaded.*(local folder|config.json)"):
+    with pytest.raises(ModelNotFoundError, match=r"folder .*no-such-model does not exist.*local folder"):
         TextEncoder(str(tmp_path / "no-such-model"))
-    with pytest.raises(ModelNotFoundError, match="offline"):
+    with pytest.raises(ModelNotFoundError, match=r"neither a local folder nor in the Hugging Face cache.*HF_HUB_OFFLINE=1"):
         TextEncoder("someone/not-a-real-model-xyz")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / "broken" / "config.json").write_text("{not json")
+    with pytest.raises(ModelNotFoundError, match=r"could not be loaded.*config.json"):
+        TextEncoder(str(tmp_path / "broken"))
 
 
 def test_cache_encodes_only_missing_texts(tiny_bert, tmp_path, monkeypatch):

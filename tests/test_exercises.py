@@ -76,10 +76,11 @@ def test_encoding_solutions_pass(shop, tiny_bert):
     assert isinstance(table, pd.DataFrame)
 
 
-def test_fusion_solutions_pass():
+def test_fusion_solutions_pass(shop):
     import numpy as np
-    import pandas as pd
 
+    from course_lib.data import make_split
+    from course_lib.diagnostics import neighbour_precision
     from course_lib.fuse import fuse_text_image
 
     s = load_solution("s02_fusion")
@@ -87,10 +88,13 @@ def test_fusion_solutions_pass():
     t, i = rng.normal(size=(4, 6)), rng.normal(size=(4, 9))
     f = fuse_text_image(t, i, 0.3)
     assert exercises.check("cos", s.weighted_cos(t, i), float(f[0] @ f[1]), tol=1e-5)
-    sweep = pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "validation recall@10 (concat)": [0.1, 0.3, 0.2]})
-    assert s.best_alpha(sweep) == 0.5
-    table = pd.DataFrame({"colour not in text": [0.3, 0.9]}, index=["CNN picture", "histogram picture"])
-    assert s.colour_winner(table) == "histogram picture"
+    labels = np.array(["a", "a", "b", "b"])
+    assert s.hist_sub_colour(i, labels, k=1) == neighbour_precision(i, labels, 1)
+    tv = rng.normal(size=(len(shop.items), 6))
+    iv = rng.normal(size=(len(shop.items), 5))
+    split = make_split(shop.interactions, "per-user", 0.2)
+    r = s.recall_at_alpha(shop.items, tv, iv, split.train, split.test, alpha=0.25)
+    assert 0 <= r <= 1
 
 
 def test_ranking_solutions_pass(shop):
@@ -106,8 +110,19 @@ def test_ranking_solutions_pass(shop):
     seen = [unmasked[0][:3].tolist() + [9999], []]
     assert s.seen_in_top(unmasked, seen) == 3
     sims = np.array([0.1, 0.6, 0.5, 0.4] + [0.0] * (len(shop.items) - 4))
-    assert s.ids_above(shop.items, sims) == shop.items["item_id"].iloc[[1, 2]].tolist()
+    assert s.ids_above(shop.items, sims) == shop.items["item_id"].iloc[[1]].tolist()
+    assert s.ids_above(shop.items, sims, 0.5) == shop.items["item_id"].iloc[[1, 2]].tolist()
     assert s.top_books_subcategory(shop.items, profiles, vecs) in set(shop.items.loc[shop.items["category"] == "books", "subcategory"])
+
+
+def test_cold_item_solution_pass(shop):
+    import numpy as np
+
+    s5 = load_solution("s05_cold_start")
+    rng = np.random.default_rng(0)
+    warm = sorted(shop.interactions["user_id"].unique())[:50]
+    p = s5.cold_precision(shop, rng.normal(size=(len(shop.items), 6)), rng.normal(size=(len(shop.items), 5)), warm)
+    assert 0 <= p <= 1
 
 
 def test_cold_start_and_evaluation_solutions_pass():
@@ -117,8 +132,11 @@ def test_cold_start_and_evaluation_solutions_pass():
 
     from course_lib import metrics
 
+    import numpy as np
+
     s5 = load_solution("s05_cold_start")
-    assert s5.empty_pages({"mean pooling": pd.Series([0, 3, 0])}) == 2
+    vecs = np.eye(4)
+    assert s5.empty_pages(np.array([[1.0, 0, 0, 0], [0, 0, 0, 0.0]]), vecs, 0.4) == 1
     curve = pd.DataFrame({"n": [0, 0, 1, 1], "method": ["blend", "popularity"] * 2, "recall@10": [0.1, 0.2, 0.3, 0.2]})
     assert s5.first_n(curve) == 1
     s6 = load_solution("s06_evaluation")

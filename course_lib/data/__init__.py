@@ -3,7 +3,7 @@
 Not feature code: this package turns files into a validated ``Dataset`` and nothing more.
 """
 from .dataset import Dataset, parse_timestamps
-from .io import DataError, read_table
+from .io import DataError, check_root, read_table
 from .movielens import load_movielens_100k
 from .shop import ShopConfig, load_shop
 from .splits import SPLITS, Split, leave_last_n, make_split, split_by_time, split_per_user, split_random
@@ -13,7 +13,10 @@ DATASETS = ("shop", "movielens-100k")
 
 def load_dataset(name: str = "shop", root=None) -> Dataset:
     """Load a dataset by name: ``"shop"`` or ``"movielens-100k"``; ``root`` is its folder."""
-    key = str(name).strip().lower()
+    if not isinstance(name, str):
+        raise TypeError(f"dataset must be one of {DATASETS}, got {name!r} ({type(name).__name__})")
+    root = check_root(root)
+    key = name.strip().lower()
     if key == "shop":
         return load_shop(root)
     if key in ("movielens-100k", "ml-100k", "movielens"):

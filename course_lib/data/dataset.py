@@ -10,12 +10,44 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .. import checks
 from .. import constants as C
 from .io import DataError, where
 
 ITEM_COLUMNS = (C.ITEM, C.TITLE, C.CATEGORY, C.DESCRIPTION)
 USER_COLUMNS = (C.USER,)
 INTERACTION_COLUMNS = (C.USER, C.ITEM, C.TIMESTAMP)
+
+# Plausible interaction times. One event dated 9999-12-31 would make every real event "8,000 years old" and give
+# it recency weight 0, silently emptying every user's history; so dates outside this window are refused at the
+# data boundary, with the file and line named.
+EARLIEST_TIMESTAMP = pd.Timestamp("1970-01-01")  # Unix time 0: no interaction log starts earlier
+FUTURE_SLACK = pd.Timedelta(days=1)  # events may lie up to a day after this computer's clock (time zones)
+
+
+def latest_timestamp() -> pd.Timestamp:
+    """The latest plausible event time: now (this computer's clock, UTC) plus :data:`FUTURE_SLACK`."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None) + FUTURE_SLACK
+
+
+def _implausible(times: pd.Series) -> np.ndarray:
+    t = times.to_numpy()
+    lo, hi = np.datetime64(EARLIEST_TIMESTAMP), np.datetime64(latest_timestamp())
+    return np.flatnonzero(~pd.isna(t) & ((t < lo) | (t > hi)))
+
+
+def _plain(value):
+    """A NumPy scalar as the Python value it holds (so messages say -5, not np.int64(-5))."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _implausible_error(frame: pd.DataFrame, bad, column: str, name: str, shown) -> DataError:
+    return DataError(
+        f"{where(frame, bad, name)}: {column} {shown!r} is outside the plausible range "
+        f"{EARLIEST_TIMESTAMP:%Y-%m-%d} to {latest_timestamp():%Y-%m-%d} (one day after this computer's clock). "
+        "Fix or drop that row: one far-future date would make every other event look ancient and zero its "
+        "recency weight. (If the date is right, check this computer's clock.)"
+    )
 
 
 @dataclass
@@ -81,6 +113,12 @@ class Dataset:
                 f"{inter.attrs.get('source', 'interactions')}: column '{C.TIMESTAMP}' must be datetimes, "
                 f"got {inter[C.TIMESTAMP].dtype}. Use parse_timestamps() when building a Dataset by hand."
             )
+        if getattr(inter[C.TIMESTAMP].dt, "tz", None) is not None:
+            raise DataError(f"{inter.attrs.get('source', 'interactions')}: column '{C.TIMESTAMP}' has a time zone "
+                            f"({inter[C.TIMESTAMP].dt.tz}); use naive UTC times, as parse_timestamps() returns.")
+        bad = _implausible(inter[C.TIMESTAMP])
+        if len(bad):
+            raise _implausible_error(inter, bad, C.TIMESTAMP, "interactions", str(inter[C.TIMESTAMP].iloc[bad[0]]))
         if C.WEIGHT in inter.columns:
             w = inter[C.WEIGHT].to_numpy(dtype=float)
             bad = np.flatnonzero(~np.isfinite(w) | (w <= 0))
@@ -153,8 +191,8 @@ class Dataset:
 
     def sample_users(self, n: int, seed: int = C.SEED) -> "Dataset":
         """A smaller dataset for quick runs: ``n`` random users (with their interactions), all items."""
-        if n <= 0:
-            raise ValueError(f"n must be a positive number of users, got {n}")
+        n = checks.integer("n", n, min=1, fix="a positive number of users")
+        seed = checks.integer("seed", seed, min=0, max=2**32 - 1)
         if n >= len(self.users):
             return self
         keep = self.users[C.USER].sample(n, random_state=seed)
@@ -182,18 +220,33 @@ class Dataset:
 
 
 def parse_timestamps(frame: pd.DataFrame, column: str = C.TIMESTAMP, name: str = "interactions") -> pd.Series:
-    """Parse ISO strings or Unix seconds to ``datetime64[ns]``; bad values raise naming file and line."""
+    """Parse ISO strings or Unix seconds to naive UTC ``datetime64``; bad values raise naming file and line.
+
+    A column of mostly numbers is read as Unix seconds, so one stray word is blamed on its own line (not on every
+    line that holds a number). Times with a UTC offset are converted to UTC. Dates outside the plausible window
+    (:data:`EARLIEST_TIMESTAMP` to :func:`latest_timestamp`) are refused: see the note at the top of this module.
+    """
+    checks.frame("frame", frame, [column])
     series = frame[column]
     if pd.api.types.is_datetime64_any_dtype(series):
-        return series
-    if pd.api.types.is_numeric_dtype(series):
-        out = pd.to_datetime(series, unit="s", errors="coerce")
+        out = series.dt.tz_convert("UTC").dt.tz_localize(None) if series.dt.tz is not None else series
     else:
-        out = pd.to_datetime(series, errors="coerce", format="ISO8601")
-    bad = np.flatnonzero(out.isna().to_numpy())
+        numbers = series if pd.api.types.is_numeric_dtype(series) else pd.to_numeric(series, errors="coerce")
+        as_unix = pd.api.types.is_numeric_dtype(series) or numbers.notna().mean() >= 0.5
+        if as_unix:
+            out = pd.to_datetime(numbers, unit="s", errors="coerce")
+        else:
+            out = pd.to_datetime(series, errors="coerce", format="ISO8601", utc=True).dt.tz_localize(None)
+        bad = np.flatnonzero(out.isna().to_numpy())
+        if len(bad):
+            raw = _plain(series.iloc[bad[0]])
+            if as_unix:
+                what = ("is not a number of Unix seconds, like the rest of the column" if pd.isna(numbers.iloc[bad[0]])
+                        else "is out of range for Unix seconds")
+            else:
+                what = "is not a date (use ISO 8601 like 2026-05-01T12:00:00, or Unix seconds)"
+            raise DataError(f"{where(frame, bad, name)}: {column} {raw!r} {what}.")
+    bad = _implausible(out)
     if len(bad):
-        raise DataError(
-            f"{where(frame, bad, name)}: {column} {series.iloc[bad[0]]!r} is not a date "
-            "(use ISO 8601 like 2026-05-01T12:00:00, or Unix seconds)."
-        )
+        raise _implausible_error(frame, bad, column, name, _plain(series.iloc[bad[0]]))
     return out

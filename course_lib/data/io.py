@@ -5,6 +5,7 @@ Not a parser of its own: pandas reads; this module turns pandas' deep tracebacks
 from __future__ import annotations
 
 import csv
+import os
 from pathlib import Path
 from typing import Iterable, Sequence
 
@@ -13,6 +14,18 @@ import pandas as pd
 
 class DataError(ValueError):
     """A data file is missing, unreadable, or does not hold what the kit expects."""
+
+
+def check_root(root, name: str = "root") -> Path | None:
+    """A dataset folder argument: ``None`` (the default folder) or a path; a path to a file is refused."""
+    if root is None:
+        return None
+    if not isinstance(root, (str, os.PathLike)) or (isinstance(root, str) and not root.strip()):
+        raise TypeError(f"{name} must be a folder path (or None for the default), got {root!r} ({type(root).__name__})")
+    path = Path(root).expanduser()
+    if path.is_file():
+        raise DataError(f"{path}: is a file; {name} must be the dataset's folder (the one holding its files).")
+    return path
 
 
 def read_table(

@@ -12,11 +12,12 @@ import urllib.request
 import zipfile
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .. import constants as C
 from .dataset import Dataset, parse_timestamps
-from .io import DataError, read_table
+from .io import DataError, check_root, read_table
 
 URL = "https://files.grouplens.org/datasets/movielens/ml-100k.zip"
 MD5 = "0e33842e24a9c977be4e0107933c0723"  # published by GroupLens next to the zip (ml-100k.zip.md5)
@@ -82,7 +83,12 @@ def load_movielens_100k(root: str | Path, download: bool = False) -> Dataset:
     Items get text such as ``"Toy Story (1995). Genres: Animation, Children's, Comedy"``; users get a
     description from their demographics; each rating becomes an interaction with ``weight`` = the rating.
     """
-    root = Path(root)
+    if root is None:
+        raise TypeError("root must be the folder holding u.data, u.item and u.user, got None; "
+                        "load_dataset('movielens-100k') uses data/ml-100k")
+    root = check_root(root)
+    if not isinstance(download, (bool, np.bool_)):
+        raise TypeError(f"download must be True or False, got {download!r}")
     folder = _resolve(root)
     missing = [f for f in FILES if not (folder / f).exists()]
     if missing:

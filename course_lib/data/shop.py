@@ -8,7 +8,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import tempfile
+import re
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -17,9 +17,10 @@ import pandas as pd
 
 from .. import constants as C
 from .dataset import Dataset, parse_timestamps
-from .io import DataError, read_table
+from .io import DataError, check_root, read_table
 from .shop_catalogue import (BRANDS, COLOURS, FILLER, MODEL_WORDS, PATTERNS, RELATED, SUBCATEGORIES,
                              USER_NOISE)
+from ..files import atomic_write
 from .shop_images import draw_item
 
 FILES = {
@@ -251,18 +252,6 @@ def generate(cfg: ShopConfig = ShopConfig()) -> dict:
 # ---------------------------------------------------------------------------------------------------------
 # writing (atomic) and loading
 # ---------------------------------------------------------------------------------------------------------
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write(shop: dict, out: str | Path) -> Path:
     """Write a generated shop to ``out`` (CSV tables, PNG images, ``config.json``); each file atomically."""
     import io
@@ -271,12 +260,12 @@ def write(shop: dict, out: str | Path) -> Path:
 
     out = Path(out)
     for key, name in FILES.items():
-        _atomic_write_bytes(out / name, shop[key].to_csv(index=False, lineterminator="\n").encode("utf-8"))
+        atomic_write(out / name, shop[key].to_csv(index=False, lineterminator="\n").encode("utf-8"))
     for item_id, arr in shop["images"].items():
         buf = io.BytesIO()
         Image.fromarray(arr, mode="RGB").save(buf, format="PNG", optimize=True)
-        _atomic_write_bytes(out / "images" / f"{item_id}.png", buf.getvalue())
-    _atomic_write_bytes(out / "config.json", (json.dumps(shop["config"], indent=2) + "\n").encode())
+        atomic_write(out / "images" / f"{item_id}.png", buf.getvalue())
+    atomic_write(out / "config.json", (json.dumps(shop["config"], indent=2) + "\n").encode())
     return out
 
 
@@ -290,7 +279,8 @@ def default_root() -> Path:
 
 def load_shop(root: str | Path | None = None) -> Dataset:
     """Load the shop from ``root`` (default ``data/shop``), validated, timestamps parsed."""
-    root = Path(root) if root is not None else default_root()
+    root = check_root(root)
+    root = root if root is not None else default_root()
     fix = "Regenerate it with: python -m course_lib.data --out data/shop"
     if not root.is_dir():
         raise DataError(f"{root}: shop folder not found. {fix}")
@@ -317,6 +307,15 @@ def label_queries() -> dict:
 def label_words() -> dict:
     """Each subcategory's name plus two of its paraphrases: a richer vocabulary for naming interests zero-shot."""
     return {sub: f"{spec['literal'][0]}: {', '.join(spec['nouns'][:2])}" for sub, spec in SUBCATEGORIES.items()}
+
+
+def grounding_terms() -> dict:
+    """The words the shop's texts use for its subcategories and product features, for checking what a language
+    model says (``llm.Vocabulary.from_items(items, synonyms=grounding_terms())``): ``{"subcategory": {sub: names
+    and paraphrases}, "feature": {feature phrase without its article: []}}``."""
+    subs = {sub: [*spec["literal"], *spec["nouns"]] for sub, spec in SUBCATEGORIES.items()}
+    feats = {re.sub(r"^(a|an|the) ", "", f): [] for spec in SUBCATEGORIES.values() for f in spec["features"]}
+    return {"subcategory": subs, "feature": feats}
 
 
 def main(argv=None) -> int:

@@ -8,7 +8,7 @@ def seen_in_top(unmasked, seen, row=0):
     return len(set(unmasked[row].tolist()) & set(seen[row]))
 
 
-def ids_above(items, sims, threshold=0.5):
+def ids_above(items, sims, threshold=0.6):
     return [item for item, sim in zip(items["item_id"], sims) if sim >= threshold]
 
 

@@ -1,8 +1,12 @@
 """Worked solutions for 05_cold_start's exercises (tested in tests/test_exercises.py)."""
+from course_lib.catalogue import Catalogue
+from course_lib.coldstart import cold_item_table, threshold_counts
+from course_lib.fuse import fuse_text_image
+from course_lib.profiles import history_profiles
 
 
-def empty_pages(counts):
-    return int(sum(1 for c in counts["mean pooling"] if c == 0))
+def empty_pages(cold_vecs, text_vecs, threshold=0.4):
+    return int((threshold_counts(cold_vecs, text_vecs, threshold) == 0).sum())
 
 
 def first_n(curve, k=10):
@@ -14,5 +18,8 @@ def first_n(curve, k=10):
     return -1
 
 
-def best_space(cold_table):
-    return cold_table["precision@5 (interest + preferred colour)"].idxmax()
+def cold_precision(ds, text_vecs, image_vecs, warm, alpha=0.8):
+    vecs = fuse_text_image(text_vecs, image_vecs, alpha)
+    profiles, _ = history_profiles(ds.interactions, Catalogue.from_items(ds.items, vecs), users=warm)
+    table = cold_item_table(warm, {"space": (profiles, vecs)}, ds.items, ds.cold_items(), ds.truth, ds.user_truth, k=5)
+    return float(table.loc["space", "precision@5 (true interest)"])
