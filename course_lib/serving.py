@@ -13,7 +13,7 @@ import pandas as pd
 
 from .baselines import Recommender
 from .catalogue import Catalogue
-from .checks import boolean, choice, integer, number
+from .checks import boolean, choice, integer, number, vector
 from .tiers import TierConfig, discover_all
 from .vectors import unit_rows
 
@@ -69,7 +69,10 @@ def allocate_slots(shares, tiers, k: int, policy: SlotPolicy = SlotPolicy()) -> 
     With nothing to weigh (e.g. only one-offs), every interest counts by its share.
     """
     k = integer("k", k, min=1, fix="a list needs at least one slot")
-    shares = np.asarray(shares, dtype=float)
+    shares = vector("shares", shares)
+    if (shares < 0).any():
+        raise ValueError(f"shares must be >= 0, got {shares[shares < 0][0]} at position {int(np.argmax(shares < 0))}; "
+                         "they are importance shares of a user's interests")
     tiers = list(tiers)
     if len(shares) != len(tiers):
         raise ValueError(f"shares and tiers must have one entry per interest, got {len(shares)} and {len(tiers)}")

@@ -57,6 +57,8 @@ def test_slots_sum_to_k_and_core_leads_on_random_users():
     (lambda: allocate_slots([1.0], ["core"], -3), ValueError, "k must be >= 1"),
     (lambda: allocate_slots([1.0], ["core"], 2.5), TypeError, "k must be an integer"),
     (lambda: allocate_slots([0.5, 0.5], ["core"], 4), ValueError, "one entry per interest"),
+    (lambda: allocate_slots([0.5, -0.5], ["core", "secondary"], 4), ValueError, "shares must be >= 0, got -0.5"),
+    (lambda: allocate_slots([0.5, float("nan")], ["core", "secondary"], 4), ValueError, "shares has NaN"),
     (lambda: SlotPolicy(emerging_slots=-1), ValueError, "emerging_slots must be >= 0"),
     (lambda: SlotPolicy(emerging_slots=1.5), TypeError, "emerging_slots must be an integer"),
     (lambda: SlotPolicy(fading_weight=-0.5), ValueError, "fading_weight must be >= 0"),
