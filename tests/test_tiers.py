@@ -231,6 +231,25 @@ def test_the_rule_agrees_with_a_table_version_on_shop_users(shop, cfg):
     assert found == {"core", "secondary", "emerging", "fading", "peripheral"}  # every branch was exercised
 
 
+def test_the_rule_shown_in_notebook_04_is_the_library_rule(shop):
+    """The fifteen lines a learner reads in notebook 04 (cell ``def my_tiers``) give the library's tiers."""
+    import json
+    from pathlib import Path
+
+    nb = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "04_tiering.ipynb").read_text())
+    cells = ["".join(c["source"]) for c in nb["cells"] if c["cell_type"] == "code"]
+    source = next(c for c in cells if c.startswith("def my_tiers("))
+    assert 12 <= len(source.splitlines()) <= 20  # about fifteen readable lines
+    space: dict = {}
+    exec(source, space)
+    cat = Catalogue.from_items(shop.items, shop_vectors(shop))
+    users = shop.interactions[C.USER].drop_duplicates().iloc[:200]
+    for cfg in (TierConfig(), TierConfig(half_life_days=30, fading_quiet_days=45, emerging_new_frac=0.5,
+                                         max_interests=2)):
+        tiered = discover_all(shop.interactions, cat, cfg, users=users)
+        assert all(space["my_tiers"](ui, cfg) == tier_rule(ui, cfg) for ui in tiered.values())
+
+
 def test_retier_equals_discovering_again(shop):
     cat = Catalogue.from_items(shop.items, shop_vectors(shop))
     users = shop.interactions[C.USER].drop_duplicates().iloc[:80]
