@@ -166,19 +166,23 @@ def _toy_evaluation():
 
 
 def test_tiering_solutions_pass():
-    import numpy as np
+    from types import SimpleNamespace
+
     import pandas as pd
 
-    from course_lib.tiers import Interest, UserInterests
+    from course_lib import constants as C
+    from course_lib.tiers import TierConfig, discover_all
+    from test_tiers import CAT, ITEMS, story
 
     s = load_solution("s04_tiering")
-    mk = lambda tier: Interest(np.arange(2), np.arange(2), np.ones(2), 0, 1.0, 0.5, 1.0,  # noqa: E731
-                               pd.Timestamp(0), pd.Timestamp(0), tier)
-    tiered = {"u": UserInterests("u", [mk("core"), mk("peripheral"), mk("emerging")])}
-    assert s.n_interests(tiered, "u") == 2
-    rec = {"summary": pd.DataFrame({"core found as core": [0.5, 0.7]}, index=["all", "head"])}
-    assert s.head_core(rec) == 0.7
-    assert s.wider(pd.DataFrame({"interest coverage": [0.4, 0.7]}, index=["single vector", "multi-interest"])) == "multi-interest"
+    ds = SimpleNamespace(interactions=story())
+    assert s.n_interests_08(ds, CAT, "u", TierConfig()) == 3  # three well-separated topics stay three
+    truth = pd.DataFrame({C.USER: ["u"] * 3, C.INTEREST: ["A", "B", "C"], C.TIER: ["core", "emerging", "fading"]})
+    tiered = discover_all(story(), CAT)
+    labels = ITEMS[C.SUBCATEGORY].to_numpy()
+    assert s.fading_recall_60(tiered, truth, labels, ["u"], TierConfig()) == 1.0  # C has been quiet for 150 days
+    # by hand: weights 0.5, 0.2 × 0.25, 0.3 × 0.5 → 7.14, 0.71, 2.14 of 10 → floors 7, 0, 2; the last slot: 0.71
+    assert s.fading_slots() == 2
 
 
 def test_report_solutions_pass():
