@@ -262,7 +262,13 @@ if (!app) return {error: 'window.jupyterapp missing: start JupyterLab with --Lab
 await app.restored;
 const panel = await app.commands.execute('docmanager:open', {path: args[0], factory: 'Notebook'});
 await panel.context.ready;
-await panel.sessionContext.ready;
+const timeout = new Promise(resolve => setTimeout(() => resolve('timeout'), args[1] * 1000));
+if (await Promise.race([panel.sessionContext.ready.then(() => 'ready'), timeout]) === 'timeout') {
+  const dialog = document.querySelector('.jp-Dialog');
+  return {error: 'no kernel started within ' + args[1] + ' s' +
+          (dialog ? '; JupyterLab asks: ' + dialog.textContent.slice(0, 300) : '') +
+          ' (is the kernel course-kit registered? make kernel; jupyter kernelspec list)'};
+}
 const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
 return {kernel: kernel ? kernel.name : null, display: panel.sessionContext.kernelDisplayName};
 """
@@ -381,9 +387,10 @@ class Browser:
 
 def _screenshot(browser: Browser, out: Path, name: str, result: Result, element=None) -> None:
     path = out / f"{name}.png"
-    if element is not None:
-        browser.driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
-        time.sleep(0.5)
+    if element is not None:  # twice: cells above change height as they are laid out, which moves the target
+        for _ in range(2):
+            browser.driver.execute_script("arguments[0].scrollIntoView({block: 'start'});", element)
+            time.sleep(0.7)
     browser.driver.save_screenshot(str(path))
     result.screenshots.append(path.name)
 
@@ -458,7 +465,7 @@ def check_notebook(browser: Browser, server: LabServer, path: Path, out: Path, r
     result = Result(name)
     t0 = time.perf_counter()
     _load_lab(browser, server)
-    opened = browser.run_js(_JS_OPEN, path.name, timeout=180)
+    opened = browser.run_js(_JS_OPEN, path.name, 120, timeout=180)
     if opened.get("error"):
         result.problems.append(f"could not open with a kernel: {opened['error'][:500]}")
         return result
@@ -509,7 +516,7 @@ def check_notebook(browser: Browser, server: LabServer, path: Path, out: Path, r
 
     t0 = time.perf_counter()
     _load_lab(browser, server)  # a fresh page: nothing of the old session survives
-    reopened = browser.run_js(_JS_OPEN, path.name, timeout=180)
+    reopened = browser.run_js(_JS_OPEN, path.name, 120, timeout=180)
     if reopened.get("error"):
         result.problems.append(f"could not reopen: {reopened['error'][:300]}")
         return result
