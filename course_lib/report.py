@@ -36,7 +36,8 @@ from .files import KIT_ROOT, atomic_write, display_path
 
 NOTEBOOK_DIR = KIT_ROOT / "notebooks"
 REPORT_NOTEBOOK = NOTEBOOK_DIR / "07_report.ipynb"
-KERNEL_NAME = "course-kit"  # registered into .venv by `make`; falls back to "python3"
+KERNEL_NAME = "course-kit"  # the notebooks' kernelspec; `make install` registers it in .venv and for the user
+KERNEL_DISPLAY_NAME = "Python (course kit)"
 HEADLESS = {"INTERACTIVE": False}  # injected into every headless run
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # headless kernels draw figures into the notebook
 REPORT_FILES = ("per_user.csv", "metrics.json")  # what the report notebook writes into OUTPUT_DIR; moved into place
@@ -82,17 +83,51 @@ def select_notebooks(names=None, folder: str | Path = NOTEBOOK_DIR) -> list[Path
     return [p for p in found if p in chosen]
 
 
+def _same_env(a: str, b: str) -> bool:
+    """Two interpreter paths of one environment (``.venv/bin/python`` and ``.venv/bin/python3``). Symlinks are
+    not followed: a venv's python links to the system one, so resolving them would make every clone look alike."""
+    def folder(p):
+        return os.path.normcase(os.path.dirname(os.path.abspath(p)))
+
+    return os.path.isabs(a) and folder(a) == folder(b)
+
+
 def kernel_name() -> str:
-    """The kernel of *this* environment: our registered one when it points here, else ``python3``."""
+    """The kernel of *this* environment: ``course-kit`` when the spec Jupyter finds first runs this Python,
+    else ``python3`` (ipykernel's built-in spec, which always runs the current Python)."""
     try:
         from jupyter_client.kernelspec import KernelSpecManager
 
         spec = KernelSpecManager().get_kernel_spec(KERNEL_NAME)
-        if Path(spec.argv[0]).resolve() == Path(sys.executable).resolve():
+        if spec.argv and _same_env(spec.argv[0], sys.executable):
             return KERNEL_NAME
     except Exception:
         pass
     return "python3"
+
+
+def user_kernel_dir() -> Path:
+    """Where ``make install`` registers the user-level ``course-kit`` kernel (for a JupyterLab outside .venv)."""
+    from jupyter_core.paths import jupyter_data_dir
+
+    return Path(jupyter_data_dir()) / "kernels" / KERNEL_NAME
+
+
+def remove_user_kernel() -> bool:
+    """Remove the user-level kernel if it runs this environment's Python (``make clean``); keep another clone's."""
+    import json
+    import shutil
+
+    folder = user_kernel_dir()
+    try:
+        argv = json.loads((folder / "kernel.json").read_text())["argv"]
+    except (OSError, ValueError, KeyError):
+        return False
+    if not (argv and _same_env(argv[0], sys.executable)):
+        return False
+    shutil.rmtree(folder)
+    print(f"removed the user kernel {KERNEL_NAME!r} ({folder}): it ran {argv[0]}")
+    return True
 
 
 def execute(src: str | Path, dest: str | Path, parameters: dict | None = None, timeout: int = 900):
@@ -341,7 +376,8 @@ def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int
         with _inline_figures():
             NotebookClient(nb, timeout=timeout, kernel_name=kernel_name(), record_timing=False,
                            resources={"metadata": {"path": str(nb_path.parent)}}).execute()
-        nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+        nb.metadata["kernelspec"] = {"name": KERNEL_NAME, "display_name": KERNEL_DISPLAY_NAME, "language": "python"}
+        nb.metadata.pop("widgets", None)  # widget state saved by JupyterLab belongs to a learner's copy, not the kit
         text = nbformat.writes(nb)
         atomic_write(nb_path, text if text.endswith("\n") else text + "\n")  # as nbformat.write ends it
         print(f"  {nb_path.stem}: {time.perf_counter() - t0:.1f} s", flush=True)
