@@ -35,7 +35,7 @@ from pathlib import Path
 from .files import KIT_ROOT, atomic_write, display_path
 
 NOTEBOOK_DIR = KIT_ROOT / "notebooks"
-REPORT_NOTEBOOK = NOTEBOOK_DIR / "07_report.ipynb"
+REPORT_NOTEBOOK = NOTEBOOK_DIR / "09_report.ipynb"
 KERNEL_NAME = "course-kit"  # the notebooks' kernelspec; `make install` registers it in .venv and for the user
 KERNEL_DISPLAY_NAME = "Python (course kit)"
 HEADLESS = {"INTERACTIVE": False}  # injected into every headless run

@@ -1049,7 +1049,7 @@ def test_validation_is_driven_by_the_parameters_cell():
 
 
 def _tiny_report(folder: Path, fail: bool) -> Path:
-    """A stand-in for 07_report with its parameters cell: writes per_user.csv and metrics.json into OUTPUT_DIR, or
+    """A stand-in for 09_report with its parameters cell: writes per_user.csv and metrics.json into OUTPUT_DIR, or
     fails."""
     import nbformat
 
@@ -1065,7 +1065,7 @@ def _tiny_report(folder: Path, fail: bool) -> Path:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(params.source, metadata={"tags": ["parameters"]}),
                                          nbformat.v4.new_code_cell(body)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / "07_report.ipynb"
+    path = folder / "09_report.ipynb"
     nbformat.write(nb, str(path))
     return path
 

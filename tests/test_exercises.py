@@ -186,8 +186,34 @@ def test_tiering_solutions_pass():
 
 
 def test_report_solutions_pass():
-    s = load_solution("s07_report")
+    s = load_solution("s09_report")
     ev = _toy_evaluation()
     assert s.top_returning(ev) == "EASE"
     expected = sum(ev.compare(m, "popularity", "ndcg", n_boot=200).lo > 0 for m in ("EASE", "content"))
     assert s.n_beat_popularity(ev, n_boot=200) == expected == 1
+
+
+def test_explanation_solutions_pass(shop):
+    import numpy as np
+
+    from course_lib.baselines import EASE, ItemKNN
+    from course_lib.catalogue import Catalogue
+    from course_lib.explain import explain, fidelity
+
+    s = load_solution("s08_explanations")
+    cat = Catalogue.from_items(shop.items)
+    users = shop.interactions.groupby("user_id").size().sort_values().index[-15:].tolist()
+    knn = ItemKNN(cat).fit(shop.interactions)
+    share = s.top_share(knn, users[0], cat)
+    e = explain(knn, users[0], cat.ids[int(knn.recommend([users[0]], 1)[0, 0])])
+    assert share == e.contributions[0].share and 0 < share <= 1
+    counts = shop.interactions.groupby("user_id").size()
+    few = counts[counts.between(3, 6)].index[0]  # a user with a handful of items cannot have every colour
+    hist = shop.interactions.loc[shop.interactions["user_id"] == few, "item_id"].tolist()
+    colours = set(shop.items.loc[shop.items["item_id"].isin(hist), "colour"])
+    absent = next(c for c in sorted(shop.items["colour"].unique()) if c not in colours)
+    assert s.grounded(f"Because you liked {absent} things.", shop.items, hist, []) is False
+    ease = EASE(cat).fit(shop.interactions)
+    f = fidelity(ease, users, k=10, n_cite=1, seed=42)
+    assert s.leave_rate(ease, users) == float(f["leaves top-10 (cited removed)"].mean())
+    assert np.isfinite(s.leave_rate(ease, users))

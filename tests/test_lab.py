@@ -316,8 +316,8 @@ def test_ci_parameters_are_parameters_of_their_notebooks():
 
 
 def test_prepare_injects_ci_parameters_and_keeps_the_kernel(tmp_path):
-    paths = labcheck.prepare(["04_tiering", "07_report"], tmp_path / "nb", output_dir=tmp_path / "out")
-    assert [p.name for p in paths] == ["04_tiering.ipynb", "07_report.ipynb"]
+    paths = labcheck.prepare(["04_tiering", "09_report"], tmp_path / "nb", output_dir=tmp_path / "out")
+    assert [p.name for p in paths] == ["04_tiering.ipynb", "09_report.ipynb"]
     injected = []
     for path in paths:
         nb = nbformat.read(str(path), as_version=4)
