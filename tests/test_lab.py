@@ -325,7 +325,7 @@ def test_prepare_injects_ci_parameters_and_keeps_the_kernel(tmp_path):
         assert len(cells) == 1 and "INTERACTIVE = True" in cells[0].source  # the explorer is live in the browser
         assert nb.metadata["kernelspec"]["name"] == report.KERNEL_NAME
         injected.append(cells[0].source)
-    assert "SWEEP_USERS = 60" in injected[0]
+    assert "THRESHOLDS = [0.6]" in injected[0]
     assert f'OUTPUT_DIR = "{(tmp_path / "out").resolve()}"' in injected[1] and "FAST = True" in injected[1]
     with pytest.raises(labcheck.LabCheckError, match="no notebook matches"):
         labcheck.prepare(["99_nothing"], tmp_path / "none")
