@@ -160,8 +160,8 @@ def prepare(names: list[str], workdir: Path, defaults: bool = False, output_dir:
         if defaults:
             shutil.copyfile(nb, dest)
         else:
-            params = {**CI_PARAMETERS.get(nb.stem, {}), "INTERACTIVE": True}
             spec = pm.inspect_notebook(str(nb))
+            params = {**CI_PARAMETERS.get(nb.stem, {}), **({"INTERACTIVE": True} if "INTERACTIVE" in spec else {})}
             if "OUTPUT_DIR" in spec:
                 params["OUTPUT_DIR"] = str((output_dir or workdir / "output").resolve())
             unknown = sorted(set(params) - set(spec))

@@ -82,21 +82,22 @@ def show_items(ds, item_ids, ncols: int = 4, width: int = 34, scores=None):
     if scores is not None:
         scores = checks.vector("scores", scores, length=len(item_ids))
     nrows = max(1, int(np.ceil(len(item_ids) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), dpi=80, squeeze=False)
     lookup = ds.items.set_index(C.ITEM)
+    bodies = [textwrap.fill(str(lookup.loc[i, C.DESCRIPTION]), width) for i in item_ids]  # the whole description:
+    lines = max((b.count("\n") + 1 for b in bodies), default=1)                        # colour words included
+    text_h = 0.19 * lines + 0.3  # inches of text under each picture, at a readable 9 pt
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, (2.4 + text_h) * nrows), dpi=90, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for k, (ax, item_id) in enumerate(zip(axes.ravel(), item_ids)):
         row = lookup.loc[item_id]
+        head = f"{row[C.TITLE]}" + (f"  ({scores[k]:.2f})" if scores is not None else "")
         if ds.has_images:
             ax.imshow(np.asarray(ds.image(item_id)))
-        head = f"{row[C.TITLE]}" + (f"  ({scores[k]:.2f})" if scores is not None else "")
-        body = textwrap.fill(str(row[C.DESCRIPTION]), width)
-        body = "\n".join(body.splitlines()[:4])
-        if ds.has_images:
-            ax.set_title(head + "\n" + body, fontsize=6.5, loc="left")
+            ax.set_title(head, fontsize=10, fontweight="bold", loc="left")
+            ax.text(0, -0.03, bodies[k], transform=ax.transAxes, fontsize=9, va="top", ha="left")
         else:
-            ax.text(0, 1, head + "\n" + body, fontsize=7, va="top", wrap=True)
+            ax.text(0, 1, head + "\n" + bodies[k], fontsize=9, va="top")
     fig.tight_layout()
     return fig
 

@@ -38,7 +38,7 @@ NOTEBOOK_DIR = KIT_ROOT / "notebooks"
 REPORT_NOTEBOOK = NOTEBOOK_DIR / "09_report.ipynb"
 KERNEL_NAME = "course-kit"  # the notebooks' kernelspec; `make install` registers it in .venv and for the user
 KERNEL_DISPLAY_NAME = "Python (course kit)"
-HEADLESS = {"INTERACTIVE": False}  # injected into every headless run
+HEADLESS = {"INTERACTIVE": False}  # injected into headless runs of notebooks that declare it (those with widgets)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # headless kernels draw figures into the notebook
 REPORT_FILES = ("per_user.csv", "metrics.json")  # what the report notebook writes into OUTPUT_DIR; moved into place
 #                                                 last and in this order, so metrics.json (last) means "finished"
@@ -136,7 +136,8 @@ def execute(src: str | Path, dest: str | Path, parameters: dict | None = None, t
 
     src, dest = Path(src), Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
-    params = {**HEADLESS, **(parameters or {})}
+    declared = notebook_parameters(src)
+    params = {**{k: v for k, v in HEADLESS.items() if k in declared}, **(parameters or {})}
     _headless_env()
     with _inline_figures():
         return pm.execute_notebook(

@@ -63,7 +63,9 @@ def test_committed_notebooks_are_executed_and_clean():
         assert not _errors(nb), f"{path.name} has an error output"
         tags = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(tags) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
-        assert "INTERACTIVE" in tags[0].source
+        uses = any("INTERACTIVE" in c.source for c in code if c is not tags[0])
+        assert uses == ("INTERACTIVE" in tags[0].source), (
+            f"{path.name}: declare INTERACTIVE in the parameters cell exactly when a cell uses it (widgets)")
         assert nb.metadata["kernelspec"]["name"] == report.KERNEL_NAME, (
             f"{path.name}: kernelspec must be {report.KERNEL_NAME!r} (the kit's kernel, registered by make install)")
         assert "widgets" not in nb.metadata, f"{path.name}: commit it without JupyterLab's widget state (make notebooks)"
