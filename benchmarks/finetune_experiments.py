@@ -65,6 +65,33 @@ DESIGNS = {
 }
 
 
+# the small-data run: few pairs, many epochs, no early stopping, so the curves show what each regulariser does
+OVERFIT_BASE = dict(max_pairs=256, epochs=8, evals_per_epoch=1, patience=100, batch_size=32, min_cooccurrence=1)
+OVERFIT = {
+    "none": {"freeze_layers": 0, "weight_decay": 0.0, "lr": 1e-4},
+    "wd0.1": {"freeze_layers": 0, "weight_decay": 0.1, "lr": 1e-4},
+    "freeze4": {"freeze_layers": 4, "weight_decay": 0.0, "lr": 2e-4},
+    "freeze5": {"freeze_layers": 5, "weight_decay": 0.0, "lr": 5e-4},
+    "lora": {"freeze_layers": 0, "lora_r": 8, "weight_decay": 0.0, "lr": 5e-4},
+}
+
+
+def overfit_curves(names, ds, split) -> dict:
+    """Train loss (mean per epoch) and validation NDCG@10 per epoch, for each regulariser, on 256 pairs."""
+    out = {}
+    for name in names:
+        cfg = replace(FinetuneConfig(), **OVERFIT_BASE, **OVERFIT[name])
+        res = finetune(split.train, ds.items, ds.users, cfg)
+        h = res.history.assign(ep=np.ceil(res.history["epoch"] - 1e-9).astype(int))
+        loss = h.groupby("ep")["loss"].mean()
+        ev = res.evals.set_index(np.round(res.evals["epoch"]).astype(int))["val"]
+        table = pd.DataFrame({"train_loss": loss, "val_ndcg": ev}).rename_axis("epoch")
+        print(f"\n{name}  ({res.seconds:.0f} s; best epoch {res.evals.loc[res.evals.val.idxmax(), 'epoch']:.0f})")
+        print(table.to_string(float_format=lambda x: f"{x:.4f}"), flush=True)
+        out[name] = table.reset_index().to_dict("list")
+    return out
+
+
 def config_for(name: str) -> FinetuneConfig:
     d = DESIGNS[name]
     return FAST if d == "FAST" else replace(FinetuneConfig(), **d)
@@ -120,6 +147,8 @@ def main(argv=None) -> dict:
     p.add_argument("--designs", default="default,fast,top2,user,item+user,hardneg,len32,batch64,lora",
                    help=f"comma-separated, from {list(DESIGNS)}")
     p.add_argument("--fast", action="store_true", help="only the FAST design")
+    p.add_argument("--overfit", default=None, help="small-data curves instead: comma-separated regularisers from "
+                   f"{list(OVERFIT)}, e.g. --overfit none,wd0.1,freeze5")
     p.add_argument("--threads", type=int, default=torch.get_num_threads())
     p.add_argument("--models", default="models/finetune-experiments", help="where fine-tuned folders go")
     p.add_argument("--json", help="also write all results here")
@@ -130,6 +159,12 @@ def main(argv=None) -> dict:
     ds = load_shop()
     items = ds.items
     split = split_by_time(ds.interactions, test_frac=0.2)
+    if args.overfit:
+        curves = overfit_curves([n.strip() for n in args.overfit.split(",")], ds, split)
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump(curves, f, indent=1, default=float)
+        return curves
     vsplit = validation_split(split.train, 0.2)
     test, val = Task(items, split.train, split.test), Task(items, vsplit.train, vsplit.test)
     print(f"test users {len(test.users)} (tail {int(test.tail.sum())}, with new items "

@@ -110,6 +110,7 @@ class FinetuneResult:
     best_val: float | None  # its validation score (None without validation)
     n_pairs: int  # training pairs used
     seconds: float  # wall time of the whole call
+    train_seconds: float = 0.0  # of which: the training steps alone (no loading, no evaluations)
     config: FinetuneConfig = field(default_factory=FinetuneConfig)
     model: object = None  # the trained torch model (in memory, merged if LoRA), for callers who skip saving
     _runner: object = field(default=None, repr=False)
@@ -591,7 +592,8 @@ def _check_pairs(pairs: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFram
                          "or user_pairs()")
     if len(pairs) < 2:
         raise ValueError(f"pairs has {len(pairs)} training pair(s); contrastive training needs at least two. "
-                         "Check that train has users with two or more interactions (or relax window / max_gap_days)")
+                         "Check that train has users with two or more interactions (or relax window, max_gap_days, "
+                         "min_cooccurrence)")
     if items is not None:
         known = set(items[C.ITEM])
         for col in ("anchor_item", "positive_item", "negative_item"):
@@ -765,11 +767,13 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not _show_progress(show_progress))
     step = 0
     gen = torch.Generator().manual_seed(config.seed)
+    train_seconds = 0.0
     for epoch in range(config.epochs):
         if not keep_going:
             break
         perm = torch.randperm(len(pairs), generator=gen).numpy()
         for b in range(steps_per_epoch):
+            t_step = time.perf_counter()
             idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
             c = codes[idx]  # (B, 2 or 3) text ids
             uniq, inv = np.unique(c, return_inverse=True)
@@ -799,6 +803,7 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
             else:
                 optim.step()
             sched.step()
+            train_seconds += time.perf_counter() - t_step
             step += 1
             lval = float(loss.detach())
             if not math.isfinite(lval):
@@ -833,14 +838,16 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     hist = pd.DataFrame(history, columns=["step", "epoch", "loss", "lr", "scale"])
     ev = pd.DataFrame(evals, columns=["step", "epoch", "val"])
     live.model = model
-    result = FinetuneResult(None, hist, ev, int(best["step"] if best["val"] is not None else step), best["val"],
-                            len(pairs), 0.0, config, model, live)
+    result = FinetuneResult(path=None, history=hist, evals=ev, n_pairs=len(pairs), seconds=0.0, config=config,
+                            best_step=int(best["step"] if best["val"] is not None else step),
+                            best_val=best["val"], model=model, _runner=live)
     if out is not None:
         result.path = save_model(model, tokenizer, out, overwrite=overwrite,
                                  meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
                                        "best_step": result.best_step, "best_val": result.best_val,
                                        "steps": step})
     result.seconds = time.perf_counter() - t_start
+    result.train_seconds = train_seconds
     return result
 
 

@@ -35,7 +35,8 @@ def toy():
 
 def tiny_config(tiny_bert, **kw):
     base = dict(model=tiny_bert, max_length=16, batch_size=4, epochs=2, evals_per_epoch=1, patience=5,
-                max_pairs=None, val_frac=0.0, freeze_layers=0, lr=1e-3, seed=0, device="cpu")
+                max_pairs=None, val_frac=0.0, freeze_layers=0, lr=1e-3, seed=0, device="cpu",
+                min_cooccurrence=1)
     base.update(kw)
     return FinetuneConfig(**base)
 
