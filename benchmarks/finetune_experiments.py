@@ -1,9 +1,9 @@
 """Fine-tuning experiments on the shop: which design makes fine-tuned text beat frozen text, and by how much.
 
-    .venv/bin/python benchmarks/finetune_experiments.py                 # the design table (several minutes each)
-    .venv/bin/python benchmarks/finetune_experiments.py --fast          # the FAST config only (about a minute)
+    .venv/bin/python benchmarks/finetune_experiments.py                 # the design table (minutes per design)
+    .venv/bin/python benchmarks/finetune_experiments.py --fast          # the FAST config only
     .venv/bin/python benchmarks/finetune_experiments.py --designs default,top2 --json out.json
-    .venv/bin/python benchmarks/finetune_experiments.py --overfit       # the small-data curves (overfitting)
+    .venv/bin/python benchmarks/finetune_experiments.py --overfit none,wd0.1,freeze5,lora   # small-data curves
 
 Protocol (the DISCOVERY task). ``split_by_time(interactions, test_frac=0.2)``; the fine-tuner carves its own
 validation slice from train (``split_by_time(train, test_frac=0.2)``, pairs from the part before it).
