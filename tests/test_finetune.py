@@ -320,3 +320,19 @@ def test_minilm_loss_matches_sentence_transformers_and_falls(shop, tmp_path):
     assert loss[-4:].mean() < loss[:4].mean()
     vecs = TextEncoder(str(tmp_path / "minilm"), cache=False, max_length=48, device="cpu").encode(a[:4])
     np.testing.assert_allclose(np.linalg.norm(vecs, axis=1), 1.0, atol=1e-5)
+
+
+def test_a_learnable_scale_moves_and_stays_clamped(toy, tiny_bert):
+    items, users, train = toy
+    res = finetune(train, items, users, tiny_config(tiny_bert, learn_scale=True, lr=5e-2, epochs=3))
+    scale = res.history["scale"]
+    assert scale.iloc[0] == pytest.approx(20.0) and scale.nunique() > 1
+    assert scale.between(1.0, 100.0).all()
+    fixed = finetune(train, items, users, tiny_config(tiny_bert, epochs=1))
+    assert (fixed.history["scale"] == 20.0).all()
+
+
+def test_presets_are_valid():
+    ft._check_config(FinetuneConfig())
+    ft._check_config(ft.FAST)
+    assert ft.FAST.max_pairs < FinetuneConfig().max_pairs
