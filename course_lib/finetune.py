@@ -673,6 +673,7 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     t_start = time.perf_counter()
     _check_config(config)
     out = _prepare_out(out, overwrite)
+    _check_encoder_config(resolve_text_model(config.model), config.model)  # before any work: a GPT-2 is refused now
     device = get_device(config.device)
     set_seed(config.seed)
     rng = np.random.default_rng(config.seed)
