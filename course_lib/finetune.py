@@ -299,25 +299,24 @@ def discovery_targets(history: pd.DataFrame, target: pd.DataFrame) -> tuple[list
 
 def discovery_ndcg(item_vecs: np.ndarray, items: pd.DataFrame, history: pd.DataFrame, target: pd.DataFrame,
                    k: int = 10, half_life_days: float | None = 30.0) -> float:
-    """NDCG@k of content recommendations on the discovery task (the validation score of :func:`finetune`).
+    """NDCG@k of content recommendations on the discovery task (the validation score of :func:`finetune`),
+    computed by the kit's own :func:`~course_lib.evaluate.evaluate`.
 
-    Profile = recency-weighted mean of the user's ``history`` item vectors (``profiles.history_profiles``);
-    every item the user took in ``history`` is hidden; relevant = their ``target`` items not in ``history``.
+    Profile = recency-weighted mean of the user's ``history`` item vectors; every item the user took in ``history``
+    is hidden; relevant = their ``target`` items not in ``history``; users without history are left out.
     """
-    from .metrics import ndcg_at_k
-    from .profiles import history_profiles, item_index, seen_items
-    from .rank import top_k
+    from .baselines import Content
+    from .catalogue import Catalogue
+    from .evaluate import evaluate
 
-    users, relevant = discovery_targets(history, target)
+    users, _ = discovery_targets(history, target)
     if not users:
         raise ValueError("the validation slice has no user with history and a new item; "
                          "use a larger val_frac, or pass eval_fn")
-    index = item_index(items)
-    prof, _ = history_profiles(history, item_vecs, index, users=users, half_life_days=half_life_days)
-    _, top = top_k(prof, item_vecs, k, exclude=seen_items(history, index, users))
-    ids = items[C.ITEM].to_numpy()
-    recs = [[ids[i] for i in row if i >= 0] for row in top]
-    return ndcg_at_k(recs, relevant, k).value
+    cat = Catalogue.from_items(items, item_vecs)
+    ev = evaluate({"content": Content(cat, half_life_days=half_life_days, fallback=None)}, history,
+                  target[target[C.USER].isin(set(users))], cat, k, with_auc=False)
+    return float(ev.per_user["ndcg"].mean())
 
 
 # ---------------------------------------------------------------------------------------------------------------
