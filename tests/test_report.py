@@ -66,7 +66,8 @@ def check_metrics(path: Path, dataset: str, k: int = 10):
     assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
     assert m["schema_version"] == 2 and m["config"]["dataset"] == dataset and m["k"] == k
     assert m["task"] == m["config"]["task"] == "discovery" and m["config"]["split"] == "global"
-    assert list(m["methods"]) == ["random", "popularity", "item-kNN", "EASE", "content", "hybrid", "multi-interest"]
+    assert list(m["methods"]) == ["random", "popularity", "item-kNN", "EASE", "content", "hybrid", "multi-interest",
+                               "tier-aware"]
     assert set(m["metrics"]) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc"}
     assert set(m["segments"]) <= {"cold", "tail", "torso", "head"} and m["groups"] == ["all", "returning", "new"]
     u = m["users"]
