@@ -24,6 +24,7 @@ SMALL = {
     "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
     "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
     "07_report": {"FAST": True},
+    "10_scaling": {"FAST": True},
 }
 
 
