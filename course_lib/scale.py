@@ -22,7 +22,8 @@ import numpy as np
 
 from . import checks
 from . import constants as C
-from .encode import DEFAULT_TEXT_MODEL, POOLINGS, _check_cache_arg, _check_texts, _show_progress, locate_text_model
+from .encode import (DEFAULT_TEXT_MODEL, POOLINGS, _check_cache_arg, _check_texts, _position_limit, _show_progress,
+                     locate_text_model)
 from .runtime import cache_dir
 from .vectors import unit_rows
 
@@ -205,11 +206,17 @@ def _check_workers(ray, num_workers, cpus_per_worker, gpus_per_worker) -> tuple[
     return num_workers, cpus, gpus
 
 
-def _died(err, what: str, retries: int) -> WorkerDiedError:
+def _deaths(ray) -> tuple:
+    """Ray's errors for a worker process or node that is gone (not an exception raised by our own code)."""
+    x = ray.exceptions
+    return (x.RayActorError, x.WorkerCrashedError, x.NodeDiedError, x.ObjectLostError, x.OutOfMemoryError)
+
+
+def _died(err, what: str, retries: int, smaller: str) -> WorkerDiedError:
     first = (str(err).strip().splitlines() or [type(err).__name__])[0]
     return WorkerDiedError(f"a Ray worker died while {what} ({type(err).__name__}: {first}) and the job gave up after "
                            f"{retries} restart(s); nothing was returned. Worker logs: /tmp/ray/session_latest/logs "
-                           "on the worker's node (out of memory? try fewer workers or a smaller batch_size)")
+                           f"on the worker's node (out of memory? try {smaller})")
 
 
 def _maybe_die(rows, fault) -> None:
@@ -298,10 +305,17 @@ def encode_dataset(texts, model: str = DEFAULT_TEXT_MODEL, *, column: str = C.TE
     max_retries = checks.integer("max_retries", max_retries, min=0, fix="restarts of a dying worker, e.g. 2")
     cache = _check_cache_arg(cache)
     cache = str(cache_dir() / "text") if cache is True else (str(cache) if cache else False)
-    if not texts:
-        from transformers import AutoConfig
+    from transformers import AutoConfig
 
-        return np.zeros((0, int(AutoConfig.from_pretrained(path).hidden_size)), dtype=np.float32)
+    config = AutoConfig.from_pretrained(path)  # checked here once, not on every worker
+    if max_length is not None:
+        max_length = checks.integer("max_length", max_length, min=2, fix="the number of tokens a text is cut to")
+        limit = _position_limit(config)
+        if limit is not None and max_length > limit:
+            raise ValueError(f"max_length must be <= {limit} for model {model!r} (its max_position_embeddings), "
+                             f"got {max_length}")
+    if not texts:
+        return np.zeros((0, int(config.hidden_size)), dtype=np.float32)
     ray = require_ray()
     _ensure_connected(ray)
     num_workers, cpus, gpus = _check_workers(ray, num_workers, cpus_per_worker, gpus_per_worker)
@@ -312,7 +326,7 @@ def encode_dataset(texts, model: str = DEFAULT_TEXT_MODEL, *, column: str = C.TE
     per_batch = min(batch_size, math.ceil(n / num_workers))  # enough batches to keep every worker busy
     blocks = [pd.DataFrame({"row": np.arange(s, min(s + per_batch, n), dtype=np.int64), "text": texts[s:s + per_batch]})
               for s in range(0, n, per_batch)]
-    out = np.zeros((n, 0), dtype=np.float32)
+    out = np.zeros((n, int(config.hidden_size)), dtype=np.float32)
     seen = np.zeros(n, dtype=np.int64)
     from tqdm.auto import tqdm
 
@@ -333,18 +347,12 @@ def encode_dataset(texts, model: str = DEFAULT_TEXT_MODEL, *, column: str = C.TE
                 # These are Ray "remote args" (deprecated as keywords from Ray 2.60, removed in 2.64: see pyproject).
                 max_restarts=max_retries, max_task_retries=max_retries)
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy"):
-                rows, vecs = np.asarray(batch["row"]), np.asarray(batch["vector"], dtype=np.float32)
-                if out.shape[1] == 0:
-                    out = np.zeros((n, vecs.shape[1]), dtype=np.float32)
-                out[rows] = vecs
+                rows = np.asarray(batch["row"])
+                out[rows] = np.asarray(batch["vector"], dtype=np.float32)
                 np.add.at(seen, rows, 1)
                 bar.update(len(rows))
-    except ray.exceptions.RayError as e:
-        if isinstance(e, (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError,
-                          ray.exceptions.NodeDiedError, ray.exceptions.ObjectLostError,
-                          ray.exceptions.OutOfMemoryError)):
-            raise _died(e, "encoding", max_retries) from e
-        raise
+    except _deaths(ray) as e:
+        raise _died(e, "encoding", max_retries, "fewer num_workers or a smaller batch_size") from e
     finally:
         bar.close()
     _check_complete(seen, "encode_dataset")
@@ -630,13 +638,14 @@ class _RankWorker:
 
     def __init__(self, boxed, threads, fault):
         import ray
-        import torch
 
-        torch.set_num_threads(threads)
         kind, payload, config = ray.get(boxed[0])  # the exact matrix arrives as a view of the object store
         if kind == "exact-shared":
+            import torch
+
             from .rank import ExactIndex
 
+            torch.set_num_threads(threads)
             self.index = ExactIndex.from_unit_rows(payload)
         else:
             _faiss().omp_set_num_threads(threads)
@@ -713,9 +722,8 @@ def recommend_all(user_vecs, items, k: int = 10, *, exclude=None, num_workers: i
             out_s[start:stop], out_i[start:stop] = s, i
             seen[start:stop] += 1
             bar.update(len(s))
-    except (ray.exceptions.RayActorError, ray.exceptions.WorkerCrashedError, ray.exceptions.NodeDiedError,
-            ray.exceptions.ObjectLostError, ray.exceptions.OutOfMemoryError) as e:
-        raise _died(e, "ranking", max_retries) from e
+    except _deaths(ray) as e:
+        raise _died(e, "ranking", max_retries, "fewer num_workers or a smaller chunk_size") from e
     finally:
         bar.close()
         for w in workers:
