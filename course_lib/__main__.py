@@ -2,6 +2,9 @@
 
     python -m course_lib notebooks [--out DIR | --in-place] [--only NAME ...]
     python -m course_lib report --dataset shop|movielens-100k [--data-dir DIR] [--param NAME=VALUE ...] --out DIR
+                                [--with-code]
+    python -m course_lib report ... --param NAME=V1,V2,... --out DIR     (a sweep: one report per value, compared)
+    python -m course_lib compare RUN_A RUN_B [...] [--out DIR] [--metric ndcg ...] [--group all|returning|new]
 
 Everything that can be checked before a run is checked first: a bad argument prints one line ``error: ...`` and
 exits with code 2. A run that starts and then fails prints one line naming the cell and the kept notebook, and
@@ -28,9 +31,17 @@ def main(argv=None) -> int:
     rp.add_argument("--dataset", default="shop", help="shop or movielens-100k (default: shop)")
     rp.add_argument("--data-dir", help="the dataset's folder (default: data/shop or data/ml-100k)")
     rp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
-                    help="any report parameter, repeatable, e.g. --param K=20 --param ALPHA=1.0 --param FAST=True")
-    rp.add_argument("--out", help="folder for report.ipynb, report.html and metrics.json (required to run)")
+                    help="any report parameter, repeatable, e.g. --param K=20 --param ALPHA=1.0 --param FAST=True; "
+                         "NAME=V1,V2,... sweeps one parameter: one report per value in DIR/NAME=V, then compared")
+    rp.add_argument("--out", help="folder for report.html, report.ipynb, per_user.csv and metrics.json (required)")
+    rp.add_argument("--with-code", action="store_true", help="keep the code cells in report.html (default: hidden)")
     rp.add_argument("--list-params", action="store_true", help="print the report's parameters and exit")
+    cp = sub.add_parser("compare", help="compare report runs side by side, paired where the users match")
+    cp.add_argument("runs", nargs="*", metavar="RUN",
+                    help="report folders (the --out of `report`); the first is the reference")
+    cp.add_argument("--out", help="folder to write compare.html into (default: print only)")
+    cp.add_argument("--metric", action="append", help="per-user metric to compare, repeatable (default: ndcg, recall)")
+    cp.add_argument("--group", default="all", help="users to compare on: all, returning or new (default: all)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -53,15 +64,41 @@ def main(argv=None) -> int:
                     raise report.ReportParameterError(f"--param {name} is given twice ({params[name]!r} and "
                                                       f"{value!r}); give it once")
                 params[name] = value
-            paths = report.run_report(args.out, args.dataset, args.data_dir, params)
-            for k in ("html", "metrics", "notebook"):
-                print(f"{k:9} {paths[k]}")
+            params, sweep = report.find_sweep(params)
+            if sweep is None:
+                paths = report.run_report(args.out, args.dataset, args.data_dir, params, with_code=args.with_code)
+                for k in ("html", "metrics", "per_user", "notebook"):
+                    print(f"{k:9} {paths[k]}")
+            else:
+                done = report.run_sweep(args.out, args.dataset, args.data_dir, params, sweep,
+                                        with_code=args.with_code, echo=lambda line: print(line, flush=True))
+                print()
+                print(done["comparison"].to_text())
+                print(f"\ncompare  {done['html']}")
+        elif args.cmd == "compare":
+            return _compare(args, t0)
     except report.ReportParameterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
     except report.ReportRunError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _compare(args, t0) -> int:
+    from .compare import RunFolderError, compare_runs, write_html
+
+    try:
+        out = report._output_folder(args.out) if args.out else None
+        comparison = compare_runs(args.runs, metrics=args.metric or ("ndcg", "recall"), group=args.group)
+    except (RunFolderError, report.ReportParameterError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(comparison.to_text())
+    if out is not None:
+        print(f"\nhtml     {write_html(comparison, out / 'compare.html')}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

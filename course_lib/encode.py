@@ -23,18 +23,39 @@ DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 PROGRESS_ENV = "COURSE_PROGRESS"  # "0" silences progress bars (headless runs set it)
 HUB_PROBE_S = 3.0  # seconds to wait for the Hugging Face hub before calling a model id unreachable (no 46 s of retries)
+# a step shorter than this (items left to encode after the cache) gets no bar: about a second of work on a CPU
+PROGRESS_MIN = {"text": 200, "image": 50}
 
 
 class ModelNotFoundError(OSError):
     """The requested model is neither installed, nor a local folder, nor reachable on the hub."""
 
 
-def _show_progress(flag: bool | None) -> bool:
+def _show_progress(flag: bool | None, n: int | None = None, kind: str = "text") -> bool:
+    """Whether encoding ``n`` items of ``kind`` ("text" or "image") draws a progress bar.
+
+    An explicit ``flag`` (``show_progress=True/False``) always wins. Otherwise a bar is drawn only for a long step
+    in a live session: never when ``$COURSE_PROGRESS=0`` (headless runs) or under pytest, never for fewer than
+    ``PROGRESS_MIN[kind]`` items (a bar per small call clutters a notebook, and in JupyterLab each bar is a widget
+    the notebook must save), else in a Jupyter kernel or a terminal.
+    """
     if flag is not None:
         return bool(flag)
+    if kind not in PROGRESS_MIN:
+        raise ValueError(f"kind must be one of {tuple(PROGRESS_MIN)}, got {kind!r}")
     if os.environ.get(PROGRESS_ENV, "1") == "0" or "PYTEST_CURRENT_TEST" in os.environ:
         return False
+    if n is not None and n < PROGRESS_MIN[kind]:
+        return False
     return "ipykernel" in sys.modules or sys.stderr.isatty()
+
+
+def _progress(total: int, kind: str, flag: bool | None):
+    """One bar for one encoding step (``tqdm.auto``: a widget in Jupyter, text in a terminal), or a silent one."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=f"encoding {kind}s", unit="img" if kind == "image" else kind,
+                disable=not _show_progress(flag, total, kind))
 
 
 def resolve_text_model(name: str) -> str:
@@ -228,14 +249,12 @@ class TextEncoder:
 
     def _encode_batched(self, texts: list[str], batch_size: int, show_progress: bool | None) -> np.ndarray:
         import torch
-        from tqdm.auto import tqdm
 
         enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length, padding=False)
         lengths = np.array([len(ids) for ids in enc["input_ids"]])
         order = np.argsort(-lengths, kind="stable")  # longest first: a memory error shows up at once
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
-        bar = tqdm(total=len(texts), desc="encoding texts", unit="text", disable=not _show_progress(
-            show_progress if show_progress is not None else self.show_progress))
+        bar = _progress(len(texts), "text", show_progress if show_progress is not None else self.show_progress)
         with torch.inference_mode():
             for start in range(0, len(texts), batch_size):
                 idx = order[start:start + batch_size]
@@ -473,11 +492,9 @@ class ImageEncoder:
             return np.concatenate([colour_texture_descriptor(a[None]) for a in arrays])
         import torch
         import torch.nn.functional as F
-        from tqdm.auto import tqdm
 
         result = np.zeros((len(arrays), self.dim), dtype=np.float32)
-        bar = tqdm(total=len(arrays), desc="encoding images", unit="img", disable=not _show_progress(
-            show_progress if show_progress is not None else self.show_progress))
+        bar = _progress(len(arrays), "image", show_progress if show_progress is not None else self.show_progress)
         with torch.inference_mode():
             for start in range(0, len(arrays), self.batch_size):
                 chunk = arrays[start:start + self.batch_size]

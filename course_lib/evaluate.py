@@ -438,6 +438,9 @@ def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: 
         tied = [p.a for p in diffs if p.verdict == "tied"]
         mean = ev._rows(group).query("method == @best")[metric].mean()
         n = u['evaluated'] if group == 'all' else u[group]
+        if mean == 0:
+            out.append(f"No method scores above 0 on {metric}@{k} for the {n} {group} users: nothing to rank them by.")
+            continue
         line = f"Best {metric}@{k} for {group} users ({n}): **{best}** ({mean:.4f})"
         if same:
             line += f", and {', '.join(same)} score exactly the same on every one of these users (the same lists)"
@@ -611,6 +614,20 @@ def evaluation_to_dict(ev: Evaluation, metrics=("precision", "recall", "ndcg", "
     return {"k": ev.k, "task": ev.task, "users": ev.users, "unreachable_share": ev.unreachable_share,
             "metrics": list(metrics), "groups": list(GROUPS),
             "segments": [s for s in SEGMENTS if s in set(pu["segment"])], "methods": out}
+
+
+def per_user_to_csv(ev: Evaluation, path) -> dict:
+    """Write ``ev.per_user`` (one row per (method, user): group, segment, every metric) as CSV, atomically; return
+    ``{"file", "rows", "columns"}`` for metrics.json. Floats keep full precision, so a later paired comparison
+    (``python -m course_lib compare``) sees exactly the values this run measured; a metric that is undefined for a
+    user (e.g. new-item recall with no new item to find) is an empty cell."""
+    from pathlib import Path
+
+    from .files import atomic_write
+
+    path = Path(path)
+    atomic_write(path, ev.per_user.to_csv(index=False, lineterminator="\n"))
+    return {"file": path.name, "rows": int(len(ev.per_user)), "columns": [str(c) for c in ev.per_user.columns]}
 
 
 def paired_to_dict(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: int = C.SEED) -> list[dict]:

@@ -86,8 +86,9 @@ def welcome_expected(ds) -> dict:
     per_user = ds.interactions.groupby(C.USER).size()
     per_item = ds.interactions.groupby(C.ITEM).size().sort_values(ascending=False)
     cat_of = ds.items.set_index(C.ITEM)[C.CATEGORY]
+    users_per_cat = ds.interactions.assign(cat=ds.interactions[C.ITEM].map(cat_of)).groupby("cat")[C.USER].nunique()
     return {
-        "few": int((per_user < 5).sum()),
-        "top_category": ds.interactions[C.ITEM].map(cat_of).value_counts().idxmax(),
+        "torso": int(((per_user >= 5) & (per_user < 20)).sum()),
+        "top_category_users": users_per_cat.sort_values(ascending=False, kind="stable").index[0],
         "top1pct_share": float(per_item.iloc[: max(1, len(ds.items) // 100)].sum() / len(ds.interactions)),
     }

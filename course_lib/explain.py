@@ -98,7 +98,7 @@ def collaborative_terms(model: ItemKNN | EASE, user, item_row: int) -> tuple[np.
 
 
 def _terms(model, user, item_row):
-    from .tiers import MultiInterest
+    from .serving import MultiInterest
 
     if isinstance(model, MultiInterest):
         return None
@@ -119,7 +119,7 @@ def explain(model: Recommender, user, item_id, tiered: dict | None = None, metho
     ``tiered`` (``user -> UserInterests`` from ``tiers.discover_all``) names the interest behind the item; a
     multi-interest model brings its own. A user with no history gets the model's fallback, said plainly.
     """
-    from .tiers import MultiInterest
+    from .serving import MultiInterest
 
     model._check_fitted()
     cat = model.catalogue
@@ -208,7 +208,8 @@ def template(exp: Explanation, history: pd.DataFrame | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 def _rescore(model: Recommender, user, drop_rows: set) -> np.ndarray:
     """The user's scores with ``drop_rows`` removed from their history, the model itself unchanged (not refitted)."""
-    from .tiers import MultiInterest, discover
+    from .serving import MultiInterest
+    from .tiers import discover
 
     cat = model.catalogue
     if isinstance(model, MultiInterest):
@@ -217,7 +218,8 @@ def _rescore(model: Recommender, user, drop_rows: set) -> np.ndarray:
         if h.empty:
             return model._score_new([user])[0]
         saved = model.tiered_[user]
-        model.tiered_[user] = discover(h, cat, model.cfg, now=model.train_[C.TIMESTAMP].max(), user=user)
+        model.tiered_[user] = discover(h, cat, model.cfg, now=model.train_[C.TIMESTAMP].max(), user=user,
+                                       description=model.descriptions.get(user))
         saved_train = model.train_
         model.train_ = pd.concat([saved_train[saved_train[C.USER] != user], h])
         try:

@@ -1,4 +1,5 @@
-"""Atomic file writes: a temporary file in the same folder, renamed into place, so a crash never leaves half a file.
+"""Atomic file writes: a temporary file in the same folder, renamed into place, so a crash never leaves half a file;
+and how a path is shown in an output that others read (never the absolute folders of the machine that wrote it).
 
 Not a cache or a format: bytes, text and JSON go through the same two functions; nothing here uses pickle.
 """
@@ -8,6 +9,8 @@ import json
 import math
 import os
 from pathlib import Path
+
+KIT_ROOT = Path(__file__).resolve().parents[1]  # the folder holding course_lib/, notebooks/ and data/
 
 
 def atomic_write(path, data: bytes | str) -> Path:
@@ -56,3 +59,16 @@ def write_json(path, obj) -> Path:
     """Write JSON atomically; NaN and infinities are written as ``null`` (strict JSON, readable everywhere)."""
     text = json.dumps(_finite(obj), indent=2, ensure_ascii=False, default=str, allow_nan=False)
     return atomic_write(path, text + "\n")
+
+
+def display_path(path, placeholder: str = "<data>", bases=None) -> str:
+    """``path`` as a shared output shows it: relative to the first of ``bases`` that holds it (default: the working
+    folder, then the kit's folder, so ``data/shop``), else ``placeholder``. Never an absolute path, which would tell
+    a reader the folders of the machine that ran it and mean nothing on theirs."""
+    p = Path(path).expanduser().resolve()
+    for base in (Path.cwd(), KIT_ROOT) if bases is None else bases:
+        try:
+            return p.relative_to(Path(base).expanduser().resolve()).as_posix() or "."
+        except ValueError:
+            continue
+    return placeholder

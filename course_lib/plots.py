@@ -82,21 +82,22 @@ def show_items(ds, item_ids, ncols: int = 4, width: int = 34, scores=None):
     if scores is not None:
         scores = checks.vector("scores", scores, length=len(item_ids))
     nrows = max(1, int(np.ceil(len(item_ids) / ncols)))
-    fig, axes = plt.subplots(nrows, ncols, figsize=(2.6 * ncols, 2.9 * nrows), dpi=80, squeeze=False)
     lookup = ds.items.set_index(C.ITEM)
+    bodies = [textwrap.fill(str(lookup.loc[i, C.DESCRIPTION]), width) for i in item_ids]  # the whole description:
+    lines = max((b.count("\n") + 1 for b in bodies), default=1)                        # colour words included
+    text_h = 0.19 * lines + 0.3  # inches of text under each picture, at a readable 9 pt
+    fig, axes = plt.subplots(nrows, ncols, figsize=(2.9 * ncols, (2.4 + text_h) * nrows), dpi=90, squeeze=False)
     for ax in axes.ravel():
         ax.axis("off")
     for k, (ax, item_id) in enumerate(zip(axes.ravel(), item_ids)):
         row = lookup.loc[item_id]
+        head = f"{row[C.TITLE]}" + (f"  ({scores[k]:.2f})" if scores is not None else "")
         if ds.has_images:
             ax.imshow(np.asarray(ds.image(item_id)))
-        head = f"{row[C.TITLE]}" + (f"  ({scores[k]:.2f})" if scores is not None else "")
-        body = textwrap.fill(str(row[C.DESCRIPTION]), width)
-        body = "\n".join(body.splitlines()[:4])
-        if ds.has_images:
-            ax.set_title(head + "\n" + body, fontsize=6.5, loc="left")
+            ax.set_title(head, fontsize=10, fontweight="bold", loc="left")
+            ax.text(0, -0.03, bodies[k], transform=ax.transAxes, fontsize=9, va="top", ha="left")
         else:
-            ax.text(0, 1, head + "\n" + body, fontsize=7, va="top", wrap=True)
+            ax.text(0, 1, head + "\n" + bodies[k], fontsize=9, va="top")
     fig.tight_layout()
     return fig
 
@@ -245,4 +246,64 @@ def plot_interest_timeline(ds, user_id, ui, item_index_of: dict | None = None):
     ax.set_title(f"user {user_id}: {len(hist)} events in {len(ui.interests)} interests (share = time-decayed importance)")
     fig.autofmt_xdate()
     fig.tight_layout()
+    return fig
+
+
+PAIRED_COLUMNS = ("group", "a", "b", "diff", "lo", "hi")
+
+
+def plot_paired_by_group(paired: pd.DataFrame, metric: str = "ndcg", title: str = ""):
+    """The report's key figure: in each user group, every method's paired difference from that group's best method,
+    with its 95% interval (one panel per group, methods in the same rows).
+
+    ``paired``: rows of ``evaluate.paired_to_dict`` (only those with ``reference == "best"`` are drawn) or any frame
+    with columns group, a (the method), b (the group's best), diff, lo, hi; ``users`` and ``mean_b`` label the panels.
+    An interval that covers 0 is drawn orange ("tied with the best"); one below 0 blue; one of a single user (no
+    interval) grey.
+    """
+    checks.frame("paired", paired, PAIRED_COLUMNS, allow_empty=False,
+                 fix="pass pd.DataFrame(evaluate.paired_to_dict(ev))")
+    df = paired[paired["reference"] == "best"] if "reference" in paired else paired
+    if df.empty:
+        raise ValueError("paired has no rows with reference == 'best'; pass pd.DataFrame(evaluate.paired_to_dict(ev))")
+    groups = list(pd.unique(df["group"]))
+    bests = df.groupby("group", sort=False)["b"].unique()
+    several = {g: list(b) for g, b in bests.items() if len(b) > 1}
+    if several:
+        g, b = next(iter(several.items()))
+        raise ValueError(f"paired must compare every method with one best method per group; group {g!r} has {b}")
+    first = df[df["group"] == groups[0]].sort_values("diff", ascending=False)
+    order = [first["b"].iloc[0]] + first["a"].tolist()
+    order += [m for m in pd.unique(pd.concat([df["a"], df["b"]])) if m not in order]
+    row_of = {m: i for i, m in enumerate(order)}
+    fig, axes = plt.subplots(1, len(groups), figsize=(3.6 * len(groups) + 1.6, 0.34 * len(order) + 1.6), dpi=80,
+                             sharey=True, squeeze=False)
+    for ax, group in zip(axes[0], groups):
+        g = df[df["group"] == group]
+        best = g["b"].iloc[0]
+        ax.axvline(0, color="k", lw=0.8)
+        ax.scatter([0], [row_of[best]], marker="*", s=160, color="tab:green", zorder=3, label="best (reference)")
+        for _, r in g.iterrows():
+            y, lo, hi = row_of[r["a"]], r["lo"], r["hi"]
+            if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
+                ax.plot([r["diff"]], [y], "o", color="tab:gray")
+                continue
+            colour = "tab:orange" if lo <= 0 <= hi else "tab:blue"
+            ax.errorbar([r["diff"]], [y], xerr=[[r["diff"] - lo], [hi - r["diff"]]], fmt="o", color=colour,
+                        capsize=3, lw=1.6)
+        n = f", {int(g['users'].max())} users" if "users" in g else ""
+        level = f" {float(g['mean_b'].iloc[0]):.3f}" if "mean_b" in g and pd.notna(g["mean_b"].iloc[0]) else ""
+        ax.set_title(f"{group} users{n}\nbest: {best}{level}", fontsize=9)
+        ax.set_xlabel(f"{metric} − best's (paired 95% interval)", fontsize=8)
+        ax.xaxis.set_major_locator(plt.MaxNLocator(4))
+        ax.grid(axis="x", alpha=0.3)
+    axes[0][0].set_yticks(range(len(order)), order)
+    axes[0][0].invert_yaxis()
+    handles = [plt.Line2D([], [], marker="*", ls="", color="tab:green", markersize=11, label="the group's best"),
+               plt.Line2D([], [], marker="o", color="tab:orange", label="tied with it (interval covers 0)"),
+               plt.Line2D([], [], marker="o", color="tab:blue", label="below it")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig

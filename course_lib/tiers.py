@@ -1,195 +1,343 @@
-"""User interest tiering (兴趣分层): find each user's interests, weigh them, tier them, name them, and retrieve per interest.
+"""Interest tiering (兴趣分层): find a user's interests in their history, weigh them, tier them by rules, name them.
 
-Not a single-vector profile (see ``profiles``): a user is a handful of interests of different weight and direction.
-1. discovery: cluster the embeddings of the user's history items (scikit-learn; Ward, or k-means);
-2. importance: time-decayed weight per interest, Σ exp(−ln2 · age / half_life) over its events (as PinnerSage);
-   trend: the interest's share of recent activity divided by its share overall;
-3. tiers: documented rules below map importance and trend to core / secondary / emerging / fading / peripheral;
-4. names: the nearest label (subcategory or genre names, or your own words) to each interest, by the text encoder;
-5. multi-interest retrieval: a top-N per interest, merged by importance with a floor for emerging interests.
+Not serving (``serving``: slots per tier, multi-interest lists) and not scoring against a truth (``recovery``).
+1. discovery: cluster the user's history items by cosine (average linkage; or k-means), merge near-duplicates;
+2. weight: importance = Σ 2^(−age / half-life) over an interest's events (as PinnerSage); trend = its share of that
+   time-decayed weight divided by its share of the events (> 1 rising, < 1 falling; the half-life sets how fast);
+3. tiers: ``tier_rule``, fifteen readable lines, maps events, trend and quiet days to
+   core / secondary / emerging / fading / peripheral;
+4. names: the nearest label (subcategory or genre names, or your own words) to each interest, by the text encoder.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, field, fields, replace
 
 import numpy as np
 import pandas as pd
 
 from . import constants as C
-from .baselines import Recommender
 from .catalogue import Catalogue
-from .checks import integer
-from .segments import SEGMENTS
+from .checks import choice, integer, number
 from .vectors import unit_rows
 
-CLUSTERINGS = ("ward", "kmeans")
+CLUSTERINGS = ("average", "kmeans")
 TIER_ORDER = ("core", "secondary", "emerging", "fading", "peripheral")
+# knobs that change which events form an interest (need discover again); the others only re-weigh and re-tier
+DISCOVERY_KNOBS = ("clustering", "distance_threshold", "kmeans_per_log2", "merge_cosine", "seed")
 
 
 @dataclass(frozen=True)
 class TierConfig:
-    """Knobs of interest discovery and tiering; every rule below reads them."""
+    """Knobs of interest discovery and tiering, each read by one step below. Defaults: fitted on validation users of
+    the shop (notebook 04, ``recovery.fit_tier_rules``)."""
 
-    clustering: str = "ward"  # "ward": agglomerative with a distance threshold; "kmeans": k grows with history
-    distance_threshold: float = 1.2  # ward: clusters further apart than this (unit vectors, Ward distance) stay apart
-    kmeans_per_log2: float = 1.0  # kmeans: k = 1 + kmeans_per_log2 * log2(n_events), capped at max_interests
-    max_interests: int = 8  # never more interests than this per user
-    half_life_days: float = 90.0  # importance: an event this many days old counts half
-    recent_days: float = 45.0  # trend: "recent" = the last recent_days before the reference time
-    min_events: int = 2  # an interest with fewer events is "peripheral"
-    emerging_trend: float = 1.5  # recent share / overall share at or above this: emerging (if not old)
-    emerging_new_frac: float = 0.5  # ... and the interest's first event lies in the last half of the user's span
-    fading_quiet_days: float = 60.0  # no event for this long while the user was active elsewhere: fading
-    min_recent_events: int = 2  # a user needs this many recent events for trends to mean anything
+    # discovery
+    clustering: str = "average"  # "average": merge groups whose items' mean cosine distance is below the threshold;
+    #                               "kmeans": k = 1 + kmeans_per_log2 · log2(events)
+    distance_threshold: float = 0.6  # average: cosine distance (1 − cosine); 0.6 = items with mean cosine ≥ 0.4 join
+    kmeans_per_log2: float = 1.0  # kmeans: clusters per doubling of the history
+    merge_cosine: float = 0.85  # interests whose centroids have cosine ≥ this are near-duplicates and merged
     seed: int = C.SEED  # k-means initialisation
+    # weight
+    half_life_days: float = 90.0  # an event this many days old counts half, in importance and in trend
+    # tiers (tier_rule)
+    min_events: int = 2  # an interest with fewer events is peripheral (a one-off: a gift, curiosity)
+    min_share: float = 0.05  # ... and so is one holding less than this share of the user's events
+    max_interests: int = 8  # only the this-many biggest interests (by events) can be more than peripheral
+    min_recent_events: int = 2  # trends are read only if the user has this many events within one half-life
+    emerging_trend: float = 1.2  # trend ≥ this: emerging ...
+    emerging_new_frac: float = 1.0  # ... if its first event lies in the last emerging_new_frac of the user's span
+    fading_trend: float = 0.8  # trend ≤ this: fading ...
+    fading_quiet_days: float = 0.0  # ... if it has had no event for at least this many days
 
     def __post_init__(self):
-        if self.clustering not in CLUSTERINGS:
-            raise ValueError(f"clustering must be one of {CLUSTERINGS}, got {self.clustering!r}")
-        for name in ("distance_threshold", "half_life_days", "recent_days", "fading_quiet_days"):
-            if not getattr(self, name) > 0:
-                raise ValueError(f"{name} must be > 0, got {getattr(self, name)}")
-        if self.max_interests < 1 or self.min_events < 1:
-            raise ValueError("max_interests and min_events must be >= 1")
+        choice("clustering", self.clustering, CLUSTERINGS)
+        number("distance_threshold", self.distance_threshold, above=0, max=2,
+               fix="it is a cosine distance: 0.6 joins items whose mean cosine is at least 0.4")
+        number("kmeans_per_log2", self.kmeans_per_log2, above=0, fix="e.g. 1.0: one more interest per doubling")
+        number("merge_cosine", self.merge_cosine, min=-1, max=1, fix="use 1.0 to merge only identical centroids")
+        integer("seed", self.seed, min=0)
+        number("half_life_days", self.half_life_days, above=0)
+        integer("min_events", self.min_events, min=1)
+        number("min_share", self.min_share, min=0, below=1, fix="a share of the user's events, e.g. 0.05")
+        integer("max_interests", self.max_interests, min=1)
+        integer("min_recent_events", self.min_recent_events, min=0)
+        number("emerging_trend", self.emerging_trend, min=0, fix="a ratio of shares; 1 means steady, e.g. 1.2")
+        number("emerging_new_frac", self.emerging_new_frac, min=0, max=1, fix="a fraction of the user's span")
+        number("fading_trend", self.fading_trend, min=0, fix="a ratio of shares; 1 means steady, e.g. 0.8")
+        number("fading_quiet_days", self.fading_quiet_days, min=0)
+        if not self.fading_trend < self.emerging_trend:
+            raise ValueError(f"fading_trend must be below emerging_trend, got fading_trend={self.fading_trend}, "
+                             f"emerging_trend={self.emerging_trend}; e.g. 0.8 and 1.2 around the steady 1.0")
+
+
+def with_settings(cfg: TierConfig, **changes) -> TierConfig:
+    """A copy of ``cfg`` with some fields changed (validated): for sweeps and the explorer."""
+    known = {f.name for f in fields(TierConfig)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise ValueError(f"TierConfig has no setting {unknown[0]!r}; settings: {sorted(known)}")
+    return replace(cfg, **changes)
 
 
 @dataclass
 class Interest:
-    """One interest of one user."""
+    """One interest of one user: which events, where it points, how much it weighs, and its tier."""
 
-    members: np.ndarray  # row numbers (into the user's history) of its events
-    items: np.ndarray  # item rows (into the item matrix) of its events
+    members: np.ndarray  # positions of its events in the user's history (sorted by time)
+    items: np.ndarray  # item rows (into the catalogue) of its events
+    ages: np.ndarray  # age in days of each of its events, at the reference time
     centroid: np.ndarray  # unit vector: normalised mean of its items' vectors
     medoid: int  # item row of the member closest to the centroid
-    importance: float  # Σ exp(-ln2 · age / half_life)
-    share: float  # importance / user's total importance
-    trend: float  # recent share / overall share (nan when the user has too few recent events)
     first: pd.Timestamp
     last: pd.Timestamp
+    affinity: float = 0.0  # cosine between the centroid and the user's self-description (0 without one)
+    importance: float = 0.0  # Σ 2^(−age / half_life)
+    share: float = 0.0  # importance / the user's total importance
+    event_share: float = 0.0  # its events / the user's events
+    trend: float = float("nan")  # share / event_share; nan when trends are not read (too few recent events)
     tier: str = ""
     name: str = ""
+
+    @property
+    def events(self) -> int:
+        return len(self.members)
+
+    @property
+    def quiet_days(self) -> float:
+        """Days since its last event."""
+        return float(self.ages.min())
 
 
 @dataclass
 class UserInterests:
+    """A user's interests, ordered by tier then importance, and what the rules need to know about the user."""
+
     user: object
     interests: list = field(default_factory=list)
-    labels: np.ndarray | None = None  # interest index of each history event (in history order)
+    ages: np.ndarray = field(default_factory=lambda: np.zeros(0))  # age in days of every event (history order)
+    trends_read: bool = False  # enough recent events for trends to mean anything
+
+    @property
+    def n_events(self) -> int:
+        return len(self.ages)
+
+    @property
+    def span_days(self) -> float:
+        return float(self.ages.max() - self.ages.min()) if len(self.ages) else 0.0
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Interest index of each history event (history order)."""
+        out = np.full(self.n_events, -1, dtype=int)
+        for k, it in enumerate(self.interests):
+            out[it.members] = k
+        return out
+
+    def tiers(self) -> list:
+        return [it.tier for it in self.interests]
 
     def table(self) -> pd.DataFrame:
-        rows = [{"interest": k, "name": it.name, "tier": it.tier, "events": len(it.members),
+        rows = [{"interest": k, "name": it.name, "tier": it.tier, "events": it.events,
                  "importance share": round(it.share, 3), "trend": round(it.trend, 2) if np.isfinite(it.trend) else np.nan,
-                 "first": it.first.date(), "last": it.last.date()} for k, it in enumerate(self.interests)]
+                 "quiet days": round(it.quiet_days), "first": it.first.date(), "last": it.last.date()}
+                for k, it in enumerate(self.interests)]
         return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------
-# 1-3. discovery, importance, tiers
+# 1. discovery
 # ---------------------------------------------------------------------------------------------------------
-def _cluster(vecs: np.ndarray, cfg: TierConfig) -> np.ndarray:
+def cluster_history(vecs: np.ndarray, cfg: TierConfig = TierConfig()) -> np.ndarray:
+    """Cluster label of each history item (unit rows of ``vecs``), near-duplicate clusters merged; labels 0..n−1."""
     n = len(vecs)
-    if n == 1:
-        return np.zeros(1, dtype=int)
-    uniq = np.unique(np.round(vecs, 6), axis=0)
-    if len(uniq) == 1:  # the same item (or identical vectors) repeated: one interest
+    if n <= 1 or np.allclose(vecs, vecs[0], atol=1e-6):  # nothing to split (one event, or one item repeated)
         return np.zeros(n, dtype=int)
-    if cfg.clustering == "ward":
-        from sklearn.cluster import AgglomerativeClustering
+    if cfg.clustering == "average":
+        from scipy.cluster.hierarchy import fcluster, linkage
 
-        labels = AgglomerativeClustering(n_clusters=None, distance_threshold=cfg.distance_threshold,
-                                         linkage="ward").fit_predict(vecs)
-        if labels.max() + 1 > cfg.max_interests:
-            labels = AgglomerativeClustering(n_clusters=cfg.max_interests, linkage="ward").fit_predict(vecs)
-        return labels
-    from sklearn.cluster import KMeans
+        labels = fcluster(linkage(vecs, method="average", metric="cosine"), cfg.distance_threshold,
+                          criterion="distance") - 1
+    else:
+        from sklearn.cluster import KMeans
 
-    k = int(min(cfg.max_interests, len(uniq), 1 + np.floor(cfg.kmeans_per_log2 * np.log2(n))))
-    if k <= 1:
-        return np.zeros(n, dtype=int)
-    return KMeans(n_clusters=k, n_init=4, random_state=cfg.seed).fit_predict(vecs)
+        distinct = len(np.unique(np.round(vecs, 6), axis=0))
+        k = int(min(distinct, 1 + math.floor(cfg.kmeans_per_log2 * math.log2(n))))
+        labels = np.zeros(n, dtype=int) if k <= 1 else KMeans(n_clusters=k, n_init=4, random_state=cfg.seed).fit_predict(vecs)
+    return merge_near_duplicates(vecs, labels, cfg.merge_cosine)
 
 
-def discover(history: pd.DataFrame, catalogue, cfg: TierConfig = TierConfig(), now=None, user=None) -> UserInterests:
-    """Find, weigh and tier the interests of one user from their ``history`` (rows of an interaction log).
+def merge_near_duplicates(vecs: np.ndarray, labels: np.ndarray, merge_cosine: float) -> np.ndarray:
+    """Merge the two clusters whose centroids are most alike while their cosine is ≥ ``merge_cosine``."""
+    labels = np.unique(labels, return_inverse=True)[1]
+    while labels.max() > 0:
+        cent = unit_rows(np.stack([vecs[labels == k].mean(axis=0) for k in range(labels.max() + 1)]))
+        sim = cent @ cent.T
+        np.fill_diagonal(sim, -np.inf)
+        a, b = np.unravel_index(int(np.argmax(sim)), sim.shape)
+        if sim[a, b] < merge_cosine:
+            break
+        labels[labels == max(a, b)] = min(a, b)
+        labels = np.unique(labels, return_inverse=True)[1]
+    return labels
 
-    ``now`` is the reference time for ages and the recent window (default: the last event of the history).
-    0 events: no interests. 1 event: one peripheral interest. All events at one timestamp: trends are undefined
-    (nan) and only core / secondary / peripheral are used.
+
+# ---------------------------------------------------------------------------------------------------------
+# 2. weight and 3. tiers
+# ---------------------------------------------------------------------------------------------------------
+def weigh(ui: UserInterests, cfg: TierConfig) -> None:
+    """Importance, shares and trend of every interest of ``ui`` under ``cfg.half_life_days`` (in place)."""
+    w_all = np.exp2(-ui.ages / cfg.half_life_days)
+    total = w_all.sum()
+    ui.trends_read = ui.span_days > 0 and int((ui.ages <= cfg.half_life_days).sum()) >= cfg.min_recent_events
+    for it in ui.interests:
+        it.importance = float(np.exp2(-it.ages / cfg.half_life_days).sum())
+        it.share = it.importance / total
+        it.event_share = it.events / ui.n_events
+        it.trend = it.share / it.event_share if ui.trends_read else float("nan")
+
+
+def tier_rule(ui: UserInterests, cfg: TierConfig) -> list[str]:
+    """The tier of each interest of ``ui`` (in ``ui.interests`` order), by the rule:
+
+    1. an interest outside the ``max_interests`` biggest, with fewer than ``min_events`` events or with less than
+       ``min_share`` of the user's events is small;
+    2. the biggest interest (most events; ties: nearest the user's self-description, then the most important) among
+       the ones that are not small is core; if all are small (a history of one-offs), the biggest of them;
+    3. other small ones → peripheral;
+    4. trends read, trend ≥ ``emerging_trend`` and first event in the last ``emerging_new_frac`` of the span → emerging;
+    5. trends read, trend ≤ ``fading_trend`` and quiet for ≥ ``fading_quiet_days`` → fading;
+    6. the rest → secondary.
     """
-    out = UserInterests(user if user is not None else (history[C.USER].iloc[0] if len(history) else None))
-    if len(history) == 0:
-        out.labels = np.zeros(0, dtype=int)
-        return out
-    h = history.sort_values(C.TIMESTAMP, kind="stable")
-    rows = catalogue.rows(h[C.ITEM], what="history item_id")
-    v = np.asarray(catalogue.require_vectors("discover"), dtype=np.float64)[rows]
-    v = unit_rows(v)
-    labels = _cluster(v, cfg)
-    ts = h[C.TIMESTAMP]
-    now = ts.max() if now is None else pd.Timestamp(now)
-    age = ((now - ts).dt.total_seconds() / 86400.0).clip(lower=0).to_numpy()
-    weight = np.exp2(-age / cfg.half_life_days)
-    recent = age <= cfg.recent_days
-    n_recent = int(recent.sum())
-    span = (ts.max() - ts.min()).total_seconds()
-    total = weight.sum()
-    interests = []
-    for lab in np.unique(labels):
-        m = np.flatnonzero(labels == lab)
-        c = v[m].mean(axis=0)
-        c = c / max(np.linalg.norm(c), 1e-12)
-        overall = len(m) / len(h)
-        trend = (recent[m].sum() / n_recent) / overall if n_recent >= cfg.min_recent_events and span > 0 else np.nan
-        interests.append(Interest(members=m, items=rows[m], centroid=c.astype(np.float32),
-                                  medoid=int(rows[m][np.argmax(v[m] @ c)]), importance=float(weight[m].sum()),
-                                  share=float(weight[m].sum() / total), trend=float(trend),
-                                  first=ts.iloc[m[0]], last=ts.iloc[m[-1]]))
-    _assign_tiers(interests, cfg, now, ts.min(), span, n_recent)
-    order = sorted(range(len(interests)), key=lambda k: (TIER_ORDER.index(interests[k].tier), -interests[k].importance))
-    remap = {old: new for new, old in enumerate(order)}
-    out.interests = [interests[k] for k in order]
-    out.labels = np.array([remap[int(np.flatnonzero(np.unique(labels) == lab)[0])] for lab in labels])
+    ints = ui.interests
+    top = sorted(range(len(ints)), key=lambda k: (-ints[k].events, -ints[k].importance))[:cfg.max_interests]
+    small = [k not in top or it.events < cfg.min_events or it.event_share < cfg.min_share for k, it in enumerate(ints)]
+    pool = [k for k in range(len(ints)) if not small[k]] or list(range(len(ints)))
+    core = max(pool, key=lambda k: (ints[k].events, ints[k].affinity, ints[k].importance), default=None)
+    start = ui.ages.max() if len(ui.ages) else 0.0
+    tiers = []
+    for k, it in enumerate(ints):
+        new = start - it.ages.max() >= (1 - cfg.emerging_new_frac) * ui.span_days
+        if k == core:
+            tiers.append("core")
+        elif small[k]:
+            tiers.append("peripheral")
+        elif ui.trends_read and it.trend >= cfg.emerging_trend and new:
+            tiers.append("emerging")
+        elif ui.trends_read and it.trend <= cfg.fading_trend and it.quiet_days >= cfg.fading_quiet_days:
+            tiers.append("fading")
+        else:
+            tiers.append("secondary")
+    return tiers
+
+
+def assign_tiers(ui: UserInterests, cfg: TierConfig) -> None:
+    """Set ``it.tier`` for every interest of ``ui`` by :func:`tier_rule` (in place)."""
+    for it, tier in zip(ui.interests, tier_rule(ui, cfg)):
+        it.tier = tier
+
+
+def _order(ui: UserInterests) -> None:
+    ui.interests.sort(key=lambda it: (TIER_ORDER.index(it.tier), -it.importance))
+
+
+def retier(tiered: dict, cfg: TierConfig) -> dict:
+    """The same interests re-weighed and re-tiered under ``cfg`` (a new half-life or tier rule; no re-clustering).
+
+    Returns new ``UserInterests`` objects; ``tiered`` is left as it was. Discovery knobs
+    (``DISCOVERY_KNOBS``) need :func:`discover_all` again.
+    """
+    out = {}
+    for u, ui in tiered.items():
+        new = UserInterests(ui.user, [replace(it) for it in ui.interests], ui.ages)
+        weigh(new, cfg)
+        assign_tiers(new, cfg)
+        _order(new)
+        out[u] = new
     return out
 
 
-def _assign_tiers(interests: list, cfg: TierConfig, now, start, span: float, n_recent: int) -> None:
-    """The rules, in order:
+def _check_description(description, dim: int):
+    if description is None:
+        return None
+    d = np.asarray(description, dtype=np.float64).ravel()
+    if len(d) != dim:
+        raise ValueError(f"description has {len(d)} dimensions, the catalogue's vectors {dim}: encode it with the "
+                         "same text encoder (for a fused space use fuse.text_only_query)")
+    return d / max(np.linalg.norm(d), 1e-12)
 
-    1. fewer than ``min_events`` events → peripheral;
-    2. trends defined and the first event in the last ``emerging_new_frac`` of the user's span and
-       trend ≥ ``emerging_trend`` → emerging;
-    3. trends defined (the user was active recently) and no event for ``fading_quiet_days`` → fading;
-    4. the most important remaining interest → core (if none remains, the most important emerging or fading one;
-       a user with only singletons has no core);
-    5. the rest → secondary.
+
+def _interests(user, rows: np.ndarray, times: np.ndarray, now, vecs: np.ndarray, cfg: TierConfig,
+               description=None) -> UserInterests:
+    """The work of :func:`discover` on arrays: item rows and times of one user's events, in time order."""
+    if len(rows) == 0:
+        return UserInterests(user)
+    v = unit_rows(np.asarray(vecs[rows], dtype=np.float64))
+    ages = np.maximum((now - times) / np.timedelta64(1, "D"), 0.0)
+    d = _check_description(description, v.shape[1])
+    labels = cluster_history(v, cfg)
+    ui = UserInterests(user, ages=ages)
+    for k in range(labels.max() + 1):
+        m = np.flatnonzero(labels == k)
+        c = unit_rows(v[m].mean(axis=0, keepdims=True))[0]
+        ui.interests.append(Interest(members=m, items=rows[m], ages=ages[m], centroid=c.astype(np.float32),
+                                     medoid=int(rows[m][np.argmax(v[m] @ c)]), first=pd.Timestamp(times[m[0]]),
+                                     last=pd.Timestamp(times[m[-1]]), affinity=float(c @ d) if d is not None else 0.0))
+    weigh(ui, cfg)
+    assign_tiers(ui, cfg)
+    _order(ui)
+    return ui
+
+
+def _check_cfg(cfg) -> TierConfig:
+    if not isinstance(cfg, TierConfig):
+        raise TypeError(f"cfg must be a TierConfig, got {type(cfg).__name__}; e.g. TierConfig(half_life_days=90)")
+    return cfg
+
+
+def discover(history: pd.DataFrame, catalogue: Catalogue, cfg: TierConfig = TierConfig(), now=None, user=None,
+             description=None) -> UserInterests:
+    """Find, weigh and tier the interests of one user from their ``history`` (rows of an interaction log).
+
+    ``now``: the reference time for ages (default: the last event of the history). ``description``: the user's
+    self-description as a vector in the same space as the catalogue (breaks ties when choosing the core).
+    0 events: no interests. A history of one-offs: its core is the one nearest the description, or the latest.
     """
-    trends_ok = span > 0 and n_recent >= cfg.min_recent_events
-    for it in interests:
-        if len(it.members) < cfg.min_events:
-            it.tier = "peripheral"
-        elif trends_ok and (it.first - start).total_seconds() >= (1 - cfg.emerging_new_frac) * span \
-                and it.trend >= cfg.emerging_trend:
-            it.tier = "emerging"
-        elif trends_ok and (now - it.last).total_seconds() / 86400.0 >= cfg.fading_quiet_days:
-            it.tier = "fading"
-    rest = [it for it in interests if not it.tier]
-    pool = rest or [it for it in interests if it.tier != "peripheral"]
-    if not pool:  # only singletons (e.g. one event): no core yet, everything stays peripheral
-        return
-    core = max(pool, key=lambda it: it.importance)
-    core.tier = "core"
-    for it in rest:
-        if it is not core:
-            it.tier = "secondary"
+    _check_cfg(cfg)
+    uid = user if user is not None else (history[C.USER].iloc[0] if len(history) else None)
+    if len(history) == 0:
+        return UserInterests(uid)
+    h = history.sort_values(C.TIMESTAMP, kind="stable")
+    rows = catalogue.rows(h[C.ITEM], what="history item_id")
+    times = h[C.TIMESTAMP].to_numpy()
+    now = times.max() if now is None else pd.Timestamp(now).to_datetime64()
+    return _interests(uid, rows, times, now, catalogue.require_vectors("discover"), cfg, description)
 
 
-def discover_all(interactions: pd.DataFrame, catalogue, cfg: TierConfig = TierConfig(), users=None, now=None) -> dict:
-    """``user -> UserInterests`` for every user (all users in the log by default); one reference time for all."""
-    now = interactions[C.TIMESTAMP].max() if now is None else pd.Timestamp(now)
-    groups = dict(tuple(interactions.groupby(C.USER, sort=False)))
-    users = list(groups) if users is None else list(users)
-    empty = interactions.iloc[:0]
-    return {u: discover(groups.get(u, empty), catalogue, cfg, now=now, user=u) for u in users}
+def discover_all(interactions: pd.DataFrame, catalogue: Catalogue, cfg: TierConfig = TierConfig(), users=None,
+                 now=None, descriptions: dict | None = None) -> dict:
+    """``user -> UserInterests`` for every user (all users in the log by default); one reference time for all.
+
+    ``descriptions``: ``user -> vector`` of self-descriptions (``profiles.description_profiles``), optional.
+    """
+    _check_cfg(cfg)
+    vecs = catalogue.require_vectors("discover_all")
+    log = interactions.sort_values([C.USER, C.TIMESTAMP], kind="stable")
+    rows = catalogue.rows(log[C.ITEM], what="interactions item_id")
+    times = log[C.TIMESTAMP].to_numpy()
+    now = (times.max() if len(times) else None) if now is None else pd.Timestamp(now).to_datetime64()
+    codes, uniq = pd.factorize(log[C.USER], sort=False)
+    bounds = np.flatnonzero(np.diff(codes)) + 1
+    starts = dict(zip(uniq, np.r_[0, bounds])) if len(codes) else {}
+    ends = dict(zip(uniq, np.r_[bounds, len(codes)])) if len(codes) else {}
+    users = list(uniq) if users is None else list(users)
+    descriptions = descriptions or {}
+    out = {}
+    for u in users:
+        a, b = starts.get(u, 0), ends.get(u, 0)
+        out[u] = _interests(u, rows[a:b], times[a:b], now, vecs, cfg, descriptions.get(u))
+    return out
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -204,8 +352,7 @@ def name_interests(tiered: dict, label_words: dict, encoder) -> None:
     if not label_words:
         raise ValueError("label_words is empty: give at least one label, e.g. {'books': 'books and novels'}")
     labels = list(label_words)
-    lv = encoder.encode([label_words[k] for k in labels])
-    lv = unit_rows(lv)
+    lv = unit_rows(encoder.encode([label_words[k] for k in labels]))
     for ui in tiered.values():
         for it in ui.interests:
             if len(it.centroid) != lv.shape[1]:
@@ -224,203 +371,3 @@ def tfidf_terms(texts: list, top: int = 3) -> list[str]:
     m = np.asarray(vec.fit_transform(texts).sum(axis=0)).ravel()
     terms = np.array(vec.get_feature_names_out())
     return terms[np.argsort(-m)[:top]].tolist()
-
-
-# ---------------------------------------------------------------------------------------------------------
-# 6. multi-interest retrieval
-# ---------------------------------------------------------------------------------------------------------
-def allocate_slots(shares, tiers, k: int, emerging_floor: int = 2) -> np.ndarray:
-    """Slots per interest in a list of ``k``: proportional to importance share (largest remainders),
-    at least ``emerging_floor`` for each emerging interest, none for peripheral ones unless nothing else exists."""
-    shares = np.asarray(shares, dtype=float)
-    tiers = list(tiers)
-    use = np.array([t != "peripheral" for t in tiers])
-    if not use.any():
-        use[:] = True
-    w = np.where(use, shares, 0.0)
-    w = w / w.sum() if w.sum() > 0 else use / use.sum()
-    raw = w * k
-    slots = np.floor(raw).astype(int)
-    for i in np.argsort(-(raw - slots))[: k - slots.sum()]:
-        slots[i] += 1
-    for i, t in enumerate(tiers):  # floor for emerging interests, taken from the largest allocation
-        while t == "emerging" and slots[i] < min(emerging_floor, k) and slots.max() > slots[i]:
-            j = int(np.argmax(np.where(np.arange(len(slots)) == i, -1, slots)))
-            slots[j] -= 1
-            slots[i] += 1
-    return slots
-
-
-def multi_interest_lists(tiered: dict, users, catalogue, k: int, seen: list | None = None,
-                         emerging_floor: int = 2) -> np.ndarray:
-    """Top-k per user: each interest's own nearest items (its centroid as the query), merged by slots.
-
-    Duplicates across interests are skipped; unfilled slots go to the next items of the interests in order of
-    importance. Users without interests get ``-1`` rows (the caller falls back to another method).
-    """
-    from .rank import ExactIndex
-
-    item_vecs = catalogue.require_vectors("multi_interest_lists")
-    index = ExactIndex(item_vecs)
-    out = np.full((len(users), k), -1, dtype=np.int64)
-    for r, u in enumerate(users):
-        ui = tiered.get(u)
-        if ui is None or not ui.interests:
-            continue
-        ints = ui.interests
-        hidden = [list(seen[r])] * len(ints) if seen is not None else None
-        _, cand = index.search(np.stack([it.centroid for it in ints]), min(k * 2 + len(seen[r]) if seen is not None else 2 * k, len(item_vecs)),
-                               exclude=hidden)
-        slots = allocate_slots([it.share for it in ints], [it.tier for it in ints], k, emerging_floor)
-        chosen, ptr = [], [0] * len(ints)
-        for j, n in enumerate(slots):  # each interest takes its slots, skipping items already chosen
-            while n > 0 and ptr[j] < cand.shape[1]:
-                i = int(cand[j, ptr[j]])
-                ptr[j] += 1
-                if i >= 0 and i not in chosen:
-                    chosen.append(i)
-                    n -= 1
-        order = np.argsort([-it.importance for it in ints])
-        while len(chosen) < k and any(ptr[j] < cand.shape[1] for j in order):  # fill leftovers by importance
-            for j in order:
-                while ptr[j] < cand.shape[1]:
-                    i = int(cand[j, ptr[j]])
-                    ptr[j] += 1
-                    if i >= 0 and i not in chosen:
-                        chosen.append(i)
-                        break
-                if len(chosen) >= k:
-                    break
-        out[r, : len(chosen[:k])] = chosen[:k]
-    return out
-
-
-class MultiInterest(Recommender):
-    """A recommender (the ``baselines`` protocol) that ranks by merged per-interest lists.
-
-    Items in the merged list score highest, in list order; every other item keeps the single-vector cosine
-    below them, so metrics that need a full ranking (AUC) still work. New users: ``fallback``, either
-    ``"popularity"`` or another fitted-with-us recommender (e.g. a ``Content`` with descriptions).
-    """
-
-    name = "multi-interest"
-
-    def __init__(self, catalogue, item_vecs=None, cfg: TierConfig = TierConfig(), k: int = 10,
-                 emerging_floor: int = 2, fallback="popularity"):
-        cat = Catalogue.from_items(catalogue, item_vecs)
-        cat = cat.with_vectors(unit_rows(cat.require_vectors("MultiInterest")))
-        self.fallback_model = fallback if isinstance(fallback, Recommender) else None
-        super().__init__(cat, "recommender" if self.fallback_model is not None else fallback)
-        self.cfg, self.k, self.emerging_floor = cfg, integer("k", k, min=1), integer("emerging_floor", emerging_floor, min=0)
-
-    fallbacks = ("popularity", None, "recommender")
-
-    @property
-    def fallback_label(self) -> str:
-        if self.fallback_model is not None:
-            return f"{self.fallback_model.name} ({self.fallback_model.fallback_label})"
-        return super().fallback_label
-
-    def _fit(self, train: pd.DataFrame):
-        self.train_ = train
-        self.tiered_ = discover_all(train, self.catalogue, self.cfg)
-        if self.fallback_model is not None:
-            self.fallback_model.fit(train)
-
-    def _score_new(self, users) -> np.ndarray:
-        if self.fallback_model is not None:
-            return self.fallback_model.score(users)
-        return super()._score_new(users)
-
-    def _score(self, users) -> np.ndarray:
-        from .profiles import history_profiles, seen_items
-
-        users = list(users)
-        prof, _ = history_profiles(self.train_, self.catalogue, users=users, half_life_days=self.cfg.half_life_days)
-        s = unit_rows(prof) @ self.catalogue.vectors.T - 10.0
-        lists = multi_interest_lists(self.tiered_, users, self.catalogue, self.k,
-                                     seen_items(self.train_, self.catalogue, users), self.emerging_floor)
-        for r, row in enumerate(lists):
-            valid = row[row >= 0]
-            s[r, valid] = 100.0 - np.arange(len(valid))
-        return s.astype(np.float32)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# recovery against ground truth (shop)
-# ---------------------------------------------------------------------------------------------------------
-def majority_label(ui: UserInterests, item_labels: np.ndarray) -> list:
-    """The most common item label (e.g. subcategory) of each interest's events."""
-    out = []
-    for it in ui.interests:
-        vals, counts = np.unique(item_labels[it.items], return_counts=True)
-        out.append(vals[np.argmax(counts)])
-    return out
-
-
-def recovery(tiered: dict, truth: pd.DataFrame, item_labels: np.ndarray, segments: pd.Series | None = None) -> dict:
-    """Compare discovered tiers with the truth: core match, emerging/fading precision and recall, a confusion matrix.
-
-    An interest is matched to a true interest by the majority label of its events. Returns a dict of tables.
-    """
-    item_labels = np.asarray(item_labels)
-    true = truth.set_index([C.USER, C.INTEREST])[C.TIER]
-    rows = []
-    for u, ui in tiered.items():
-        if not ui.interests:
-            continue
-        found = dict()
-        for it, lab in zip(ui.interests, majority_label(ui, item_labels)):
-            found.setdefault(lab, it.tier)  # interests are ordered by tier, so the first match is the strongest
-        true_u = true.loc[u] if u in true.index.get_level_values(0) else pd.Series(dtype=object)
-        for lab, t in true_u.items():
-            rows.append({C.USER: u, "label": lab, "true": t, "found": found.get(lab, "missed")})
-        for lab, t in found.items():
-            if lab not in true_u.index:
-                rows.append({C.USER: u, "label": lab, "true": "none (exploration)", "found": t})
-    pairs = pd.DataFrame(rows)
-    if pairs.empty:
-        raise ValueError("no user has both discovered interests and ground truth")
-    if segments is not None:
-        pairs["segment"] = pairs[C.USER].map(segments)
-    confusion = pd.crosstab(pairs["true"], pairs["found"])
-    return {"pairs": pairs, "confusion": confusion, "summary": _recovery_summary(pairs)}
-
-
-def _recovery_summary(pairs: pd.DataFrame, by: str | None = "segment") -> pd.DataFrame:
-    def stats(p):
-        core = p[p["true"] == "core"]
-        out = {"users": p[C.USER].nunique(), "core found as core": (core["found"] == "core").mean() if len(core) else np.nan}
-        for tier in ("emerging", "fading"):
-            pred = p[p["found"] == tier]
-            actual = p[p["true"] == tier]
-            out[f"{tier} precision"] = (pred["true"] == tier).mean() if len(pred) else np.nan
-            out[f"{tier} recall"] = (actual["found"] == tier).mean() if len(actual) else np.nan
-        return pd.Series(out)
-
-    overall = stats(pairs).to_frame("all").T
-    if by and by in pairs:
-        parts = [stats(g).to_frame(seg).T for seg, g in pairs.groupby(by, sort=False)]
-        order = [s for s in SEGMENTS if s in {p.index[0] for p in parts}]
-        return pd.concat([overall] + sorted(parts, key=lambda p: order.index(p.index[0])))
-    return overall
-
-
-def interest_coverage(lists: np.ndarray, users, truth: pd.DataFrame, item_labels: np.ndarray) -> float:
-    """Mean over users of the share of their true interests that at least one listed item belongs to."""
-    item_labels = np.asarray(item_labels)
-    true = truth.groupby(C.USER)[C.INTEREST].agg(set)
-    vals = []
-    for row, u in zip(lists, users):
-        if u not in true.index:
-            continue
-        hit = {item_labels[i] for i in row if i >= 0}
-        vals.append(len(hit & true[u]) / len(true[u]))
-    if not vals:
-        raise ValueError("no listed user has ground truth")
-    return float(np.mean(vals))
-
-
-def with_settings(cfg: TierConfig, **changes) -> TierConfig:
-    """A copy of ``cfg`` with some fields changed (validated): for sweeps and the explorer."""
-    return replace(cfg, **changes)

@@ -990,6 +990,18 @@ CLI_CASES = [
     (["report", "--out", "{tmp}/a-file"], ["--out", "a-file", "is a file"]),
     (["report", "--out", "{tmp}/a-file/sub"], ["--out", "a-file", "is a file"]),
     (["report", "--out", "/proc/no-such/report"], ["/proc/no-such/report", "cannot be"]),
+    (["report", "--param", "ALPHA=0,abc", "--out", "{tmp}/o"], ["sweep value 2 of 2", "ALPHA must be a number", "abc"]),
+    (["report", "--param", "K=5,0", "--out", "{tmp}/o"], ["sweep value 2 of 2 (K=0)", "K must be > 0"]),
+    (["report", "--param", "K=5,10000", "--out", "{tmp}/o"], ["sweep value 2 of 2 (K=10000)", "K must be <= 1200"]),
+    (["report", "--param", "ALPHA=[]", "--out", "{tmp}/o"], ["ALPHA=[]", "the sweep is empty"]),
+    (["report", "--param", "ALPHA=,", "--out", "{tmp}/o"], ["ALPHA=,", "the sweep is empty"]),
+    (["report", "--param", "ALPHA=0,1", "--param", "K=5,10", "--out", "{tmp}/o"], ["one parameter at a time"]),
+    (["report", "--param", "DATASET=shop,movielens-100k", "--out", "{tmp}/o"], ["DATASET cannot be swept"]),
+    (["compare", "{tmp}/shop", "{tmp}/a-file"], ["{tmp}/shop is not a report run", "no metrics.json"]),
+    (["compare", "{tmp}/shop", "{tmp}/no-such-run"], ["is not a report run"]),
+    (["compare", "{tmp}/shop"], ["two or more run folders, got 1"]),
+    (["compare", "{tmp}/shop", "{tmp}/shop"], ["given twice"]),
+    (["compare", "{tmp}/shop", "{tmp}/x", "--out", "{tmp}/a-file"], ["--out", "is a file"]),
     (["notebooks", "--only", "99_typo"], ["unknown notebook '99_typo'", "00_welcome"]),
     (["notebooks", "--only"], ["--only", "at least one"]),
     (["notebooks", "--out", "{tmp}/a-file"], ["--out", "is a file"]),
@@ -1037,7 +1049,8 @@ def test_validation_is_driven_by_the_parameters_cell():
 
 
 def _tiny_report(folder: Path, fail: bool) -> Path:
-    """A stand-in for 07_report with its parameters cell: writes metrics.json into OUTPUT_DIR, or fails."""
+    """A stand-in for 09_report with its parameters cell: writes per_user.csv and metrics.json into OUTPUT_DIR, or
+    fails."""
     import nbformat
 
     from course_lib import report
@@ -1047,11 +1060,12 @@ def _tiny_report(folder: Path, fail: bool) -> Path:
     body = ("import json, pathlib\n"
             + ("raise ValueError('boom in the run')\n" if fail else "")
             + "pathlib.Path(OUTPUT_DIR).mkdir(parents=True, exist_ok=True)\n"
+              "(pathlib.Path(OUTPUT_DIR) / 'per_user.csv').write_text('method,user\\nnew,u1\\n')\n"
               "(pathlib.Path(OUTPUT_DIR) / 'metrics.json').write_text(json.dumps({'k': K, 'new': True}))\n")
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(params.source, metadata={"tags": ["parameters"]}),
                                          nbformat.v4.new_code_cell(body)])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    path = folder / "07_report.ipynb"
+    path = folder / "09_report.ipynb"
     nbformat.write(nb, str(path))
     return path
 
@@ -1067,16 +1081,19 @@ def test_report_outputs_are_atomic_and_a_failure_leaves_no_stale_metrics(fail, t
     out = tmp_path / "out"
     out.mkdir()
     (out / "metrics.json").write_text('{"old": true}')
+    (out / "per_user.csv").write_text("method,user\nold,u1\n")
     (out / "report.html").write_text("old")
     rc, err = cli(capsys, "report", "--param", "K=7", "--out", str(out))
     names = sorted(p.name for p in out.iterdir())
     if fail:
         assert rc == 1 and len(err) == 1 and "failed in cell" in err[0] and "boom in the run" in err[0], err
         assert "metrics.json" not in names and "report.ipynb" in names  # the failed notebook, never old numbers
+        assert "per_user.csv" not in names
         assert "boom in the run" in (out / "report.ipynb").read_text()
         assert (out / "report.html").read_text() != "old"
     else:
         assert rc == 0, err
         assert json.loads((out / "metrics.json").read_text()) == {"k": 7, "new": True}
-        assert names == ["metrics.json", "report.html", "report.ipynb"]  # no staging folder left behind
+        assert (out / "per_user.csv").read_text() == "method,user\nnew,u1\n"
+        assert names == ["metrics.json", "per_user.csv", "report.html", "report.ipynb"]  # no staging folder left
     assert not [n for n in names if n.startswith(".run-")]

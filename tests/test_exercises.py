@@ -49,11 +49,11 @@ def test_hint_is_shown_on_a_wrong_answer(capsys):
 def test_welcome_solutions_pass(shop, capsys):
     answers = load_solution("s00_welcome").answers(shop)
     expected = exercises.welcome_expected(shop)
-    assert exercises.check("few", answers["few"], expected["few"])
-    assert exercises.check("top", answers["top_category"], expected["top_category"])
+    assert exercises.check("torso", answers["torso"], expected["torso"])
+    assert exercises.check("top", answers["top_category_users"], expected["top_category_users"])
     assert exercises.check("share", answers["top1pct_share"], expected["top1pct_share"], tol=1e-9)
     # and the reference itself is sane on the shop
-    assert 0 < expected["top1pct_share"] < 0.5 and expected["few"] > 100
+    assert 0 < expected["top1pct_share"] < 0.5 and expected["torso"] > 100
 
 
 @pytest.mark.slow
@@ -166,24 +166,54 @@ def _toy_evaluation():
 
 
 def test_tiering_solutions_pass():
-    import numpy as np
+    from types import SimpleNamespace
+
     import pandas as pd
 
-    from course_lib.tiers import Interest, UserInterests
+    from course_lib import constants as C
+    from course_lib.tiers import TierConfig, discover_all
+    from test_tiers import CAT, ITEMS, story
 
     s = load_solution("s04_tiering")
-    mk = lambda tier: Interest(np.arange(2), np.arange(2), np.ones(2), 0, 1.0, 0.5, 1.0,  # noqa: E731
-                               pd.Timestamp(0), pd.Timestamp(0), tier)
-    tiered = {"u": UserInterests("u", [mk("core"), mk("peripheral"), mk("emerging")])}
-    assert s.n_interests(tiered, "u") == 2
-    rec = {"summary": pd.DataFrame({"core found as core": [0.5, 0.7]}, index=["all", "head"])}
-    assert s.head_core(rec) == 0.7
-    assert s.wider(pd.DataFrame({"interest coverage": [0.4, 0.7]}, index=["single vector", "multi-interest"])) == "multi-interest"
+    ds = SimpleNamespace(interactions=story())
+    assert s.n_interests_08(ds, CAT, "u", TierConfig()) == 3  # three well-separated topics stay three
+    truth = pd.DataFrame({C.USER: ["u"] * 3, C.INTEREST: ["A", "B", "C"], C.TIER: ["core", "emerging", "fading"]})
+    tiered = discover_all(story(), CAT)
+    labels = ITEMS[C.SUBCATEGORY].to_numpy()
+    assert s.fading_recall_60(tiered, truth, labels, ["u"], TierConfig()) == 1.0  # C has been quiet for 150 days
+    # by hand: weights 0.5, 0.2 × 0.25, 0.3 × 0.5 → 7.14, 0.71, 2.14 of 10 → floors 7, 0, 2; the last slot: 0.71
+    assert s.fading_slots() == 2
 
 
 def test_report_solutions_pass():
-    s = load_solution("s07_report")
+    s = load_solution("s09_report")
     ev = _toy_evaluation()
     assert s.top_returning(ev) == "EASE"
     expected = sum(ev.compare(m, "popularity", "ndcg", n_boot=200).lo > 0 for m in ("EASE", "content"))
     assert s.n_beat_popularity(ev, n_boot=200) == expected == 1
+
+
+def test_explanation_solutions_pass(shop):
+    import numpy as np
+
+    from course_lib.baselines import EASE, ItemKNN
+    from course_lib.catalogue import Catalogue
+    from course_lib.explain import explain, fidelity
+
+    s = load_solution("s08_explanations")
+    cat = Catalogue.from_items(shop.items)
+    users = shop.interactions.groupby("user_id").size().sort_values().index[-15:].tolist()
+    knn = ItemKNN(cat).fit(shop.interactions)
+    share = s.top_share(knn, users[0], cat)
+    e = explain(knn, users[0], cat.ids[int(knn.recommend([users[0]], 1)[0, 0])])
+    assert share == e.contributions[0].share and 0 < share <= 1
+    counts = shop.interactions.groupby("user_id").size()
+    few = counts[counts.between(3, 6)].index[0]  # a user with a handful of items cannot have every colour
+    hist = shop.interactions.loc[shop.interactions["user_id"] == few, "item_id"].tolist()
+    colours = set(shop.items.loc[shop.items["item_id"].isin(hist), "colour"])
+    absent = next(c for c in sorted(shop.items["colour"].unique()) if c not in colours)
+    assert s.grounded(f"Because you liked {absent} things.", shop.items, hist, []) is False
+    ease = EASE(cat).fit(shop.interactions)
+    f = fidelity(ease, users, k=10, n_cite=1, seed=42)
+    assert s.leave_rate(ease, users) == float(f["leaves top-10 (cited removed)"].mean())
+    assert np.isfinite(s.leave_rate(ease, users))

@@ -9,7 +9,8 @@ from course_lib.baselines import EASE, Content, ItemKNN
 from course_lib.catalogue import Catalogue
 from course_lib.data import make_split
 from course_lib.explain import explain, fidelity
-from course_lib.tiers import MultiInterest, discover_all
+from course_lib.serving import MultiInterest
+from course_lib.tiers import discover_all
 
 
 @pytest.fixture(scope="module")

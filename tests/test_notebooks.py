@@ -2,6 +2,9 @@
 
 nbval (run by `make test` over notebooks/) re-executes the committed notebooks with their defaults and compares the
 cells marked NBVAL_CHECK_OUTPUT; this file covers the parameterized, headless path that `make report` uses.
+CI runs each notebook twice at most: nbval at defaults, and the small-parameter run in a real browser
+(`make check-lab`, course_lib/labcheck.py), which deselects the `papermill` tests here (`-m "not papermill"`).
+Without a browser, `make test` runs them. The MovieLens run of 00 always runs here.
 """
 import shutil
 from pathlib import Path
@@ -10,22 +13,11 @@ import nbformat
 import pytest
 
 from course_lib import report
+from course_lib.labcheck import CI_PARAMETERS
 
 NOTEBOOKS = report.list_notebooks()
 FIXTURE = Path(__file__).parent / "fixtures" / "ml-100k-tiny"
-
-# small parameters per notebook for CI; notebooks not listed run with their defaults
-SMALL = {
-    "00_welcome": {"N_ITEMS_SHOWN": 4},
-    "01_encoding": {"N_ITEMS": 240, "N_TIMING": 8},
-    "02_fusion": {"ALPHAS": [0.0, 0.5, 1.0], "IMAGE_SIZE": 64, "PCA_DIM": 32},
-    "03_ranking": {"N_LOOP_USERS": 3},
-    "04_tiering": {"HALF_LIVES": [30.0], "THRESHOLDS": [1.2], "SWEEP_USERS": 60},
-    "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
-    "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
-    "07_report": {"FAST": True},
-    "10_scaling": {"FAST": True},
-}
+SMALL = CI_PARAMETERS  # small parameters per notebook, shared with the browser check; others run at defaults
 
 
 def _errors(nb):
@@ -34,6 +26,7 @@ def _errors(nb):
 
 @pytest.mark.slow
 @pytest.mark.notebook
+@pytest.mark.papermill
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_runs_headless(path, tmp_path):
     out = tmp_path / path.name
@@ -70,5 +63,9 @@ def test_committed_notebooks_are_executed_and_clean():
         assert not _errors(nb), f"{path.name} has an error output"
         tags = [c for c in code if "parameters" in c.metadata.get("tags", [])]
         assert len(tags) == 1, f"{path.name}: exactly one cell tagged 'parameters'"
-        assert "INTERACTIVE" in tags[0].source
-        assert nb.metadata["kernelspec"]["name"] == "python3"
+        uses = any("INTERACTIVE" in c.source for c in code if c is not tags[0])
+        assert uses == ("INTERACTIVE" in tags[0].source), (
+            f"{path.name}: declare INTERACTIVE in the parameters cell exactly when a cell uses it (widgets)")
+        assert nb.metadata["kernelspec"]["name"] == report.KERNEL_NAME, (
+            f"{path.name}: kernelspec must be {report.KERNEL_NAME!r} (the kit's kernel, registered by make install)")
+        assert "widgets" not in nb.metadata, f"{path.name}: commit it without JupyterLab's widget state (make notebooks)"

@@ -42,3 +42,49 @@ def test_show_items_draws_one_image_per_item(shop, close_figures):
 def test_example_user_has_emerging_and_fading(shop):
     u = shop.example_user()
     assert {"emerging", "fading"} <= set(shop.truth.loc[shop.truth[C.USER] == u, C.TIER])
+
+
+def paired_rows():
+    import pandas as pd
+
+    rows = [  # group, method, its group's best, diff, lo, hi (hand-made: one tied, one below, one without interval)
+        ("all", "EASE", "hybrid", -0.01, -0.03, 0.01), ("all", "popularity", "hybrid", -0.10, -0.12, -0.08),
+        ("new", "EASE", "popularity", 0.0, 0.0, 0.0), ("new", "hybrid", "popularity", -0.05, np.nan, np.nan),
+    ]
+    df = pd.DataFrame(rows, columns=["group", "a", "b", "diff", "lo", "hi"])
+    df["users"] = [100, 100, 1, 1]
+    df["mean_b"] = [0.2, 0.2, 0.05, 0.05]
+    return df
+
+
+def test_paired_by_group_draws_each_difference_and_its_interval(close_figures):
+    import matplotlib.colors as mcolors
+
+    df = paired_rows()
+    fig = plots.plot_paired_by_group(df, "ndcg")
+    all_ax, new_ax = fig.axes[:2]
+    order = [t.get_text() for t in all_ax.get_yticklabels()]
+    assert order == ["hybrid", "EASE", "popularity"]  # the best first, then by difference
+    assert "best: hybrid" in all_ax.get_title() and "best: popularity" in new_ax.get_title()
+    bars = {}
+    for container in all_ax.containers:
+        (x,), (y,) = container.lines[0].get_xdata(), container.lines[0].get_ydata()
+        segment = container.lines[2][0].get_segments()[0]
+        bars[order[int(y)]] = (x, segment[0][0], segment[1][0], container.lines[0].get_color())
+    assert bars["EASE"][:3] == pytest.approx((-0.01, -0.03, 0.01))
+    assert bars["popularity"][:3] == pytest.approx((-0.10, -0.12, -0.08))
+    assert mcolors.same_color(bars["EASE"][3], "tab:orange") and mcolors.same_color(bars["popularity"][3], "tab:blue")
+    star = all_ax.collections[0].get_offsets()[0]
+    assert tuple(star) == (0, order.index("hybrid"))  # the reference sits at 0
+    grey = [line for line in new_ax.lines if mcolors.same_color(line.get_color(), "tab:gray")]
+    assert len(grey) == 1 and grey[0].get_xdata()[0] == -0.05  # no interval over one user: a point, not a bar
+
+
+def test_paired_by_group_refuses_what_it_cannot_draw():
+    df = paired_rows()
+    with pytest.raises(ValueError, match=r"missing column\(s\) \['hi'\]"):
+        plots.plot_paired_by_group(df.drop(columns="hi"))
+    with pytest.raises(ValueError, match="one best method per group; group 'all' has"):
+        plots.plot_paired_by_group(df.assign(b=["hybrid", "EASE", "popularity", "popularity"]))
+    with pytest.raises(ValueError, match="no rows with reference == 'best'"):
+        plots.plot_paired_by_group(df.assign(reference="popularity"))

@@ -5,9 +5,11 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from course_lib import report
+from course_lib import compare, report
+from html_page import Page
 from ml_like import write_movielens_like
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -59,10 +61,10 @@ def test_report_parameters_are_documented():
     assert all(spec[name]["help"] for name in required)
 
 
-def check_metrics(path: Path, dataset: str):
+def check_metrics(path: Path, dataset: str, k: int = 10):
     m = json.loads(path.read_text())  # strict JSON: json.loads would accept NaN, so look for it explicitly
     assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
-    assert m["schema_version"] == 2 and m["config"]["dataset"] == dataset and m["k"] == 10
+    assert m["schema_version"] == 2 and m["config"]["dataset"] == dataset and m["k"] == k
     assert m["task"] == m["config"]["task"] == "discovery" and m["config"]["split"] == "global"
     assert list(m["methods"]) == ["random", "popularity", "item-kNN", "EASE", "content", "hybrid", "multi-interest"]
     assert set(m["metrics"]) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc"}
@@ -91,7 +93,33 @@ def check_metrics(path: Path, dataset: str):
         for p in paired:
             if p["group"] == "new" and p["b"] == "popularity" and p["a"] != "random" and p["hi"] is not None:
                 assert p["hi"] >= 0, p
+    # per_user.csv beside it: one row per (method, user), and its means are the numbers of metrics.json
+    pu = pd.read_csv(path.parent / "per_user.csv", dtype={"user": str})
+    assert m["per_user"] == {"file": "per_user.csv", "rows": len(pu), "columns": list(pu.columns)}
+    assert not pu.duplicated(["method", "user"]).any() and len(pu) == len(m["methods"]) * u["evaluated"]
+    for name, entry in m["methods"].items():
+        for metric in m["metrics"]:
+            assert pu.loc[pu["method"] == name, metric].mean() == pytest.approx(entry["overall"][metric]["mean"])
+    assert m["split"]["fingerprint"].startswith("sha256:") and m["split"]["test interactions"] > 0
+    assert str(ROOT) not in m["config"]["data_dir"] and not m["config"]["data_dir"].startswith("/")
     return m
+
+
+def check_reader_page(html: Path, dataset: str, machine: list):
+    """The default report page: no code, no folder of this machine, and the answer first (title, headlines, the key
+    figure, the parameters, the command), then the details."""
+    page = Page(html.read_text())
+    assert page.code_inputs() == [], page.code_inputs()[:3]
+    everything = " ".join(page.text + page.attrs)
+    for folder in machine + [str(ROOT), str(Path.home()), sys.prefix]:
+        assert folder not in everything, folder
+    flow = " ".join(page.flow)
+    marks = [f"Recommendation report: {dataset}", "Task: discovery", "[image]", "data_dir", "Reproduce this run",
+             "python -m course_lib report --dataset " + dataset, "Details", "1. The dataset"]
+    at = [flow.index(mark) for mark in marks]
+    assert at == sorted(at), list(zip(marks, at))
+    assert "import " not in flow and "Learning objectives" not in flow and "not answered yet" not in flow
+    return page
 
 
 @pytest.mark.slow
@@ -100,15 +128,40 @@ def test_fast_report_on_the_shop(tmp_path):
     paths = report.run_report(tmp_path / "shop", "shop", params={"FAST": True})
     m = check_metrics(paths["metrics"], "shop")
     assert m["tier_recovery"]["all"]["core found as core"] > 0.2
+    assert m["config"]["data_dir"] == "data/shop"
     assert paths["html"].stat().st_size > 50_000
+    page = check_reader_page(paths["html"], "shop", [str(tmp_path)])
+    assert "data/shop" in page.text and (tmp_path / "shop" / "report.ipynb").exists()  # the code stays next to it
 
 
 @pytest.mark.slow
 @pytest.mark.notebook
-def test_report_on_movielens_files(tmp_path):
+def test_sweep_on_movielens_files_gives_two_reports_and_one_comparison(tmp_path):
     data = write_movielens_like(tmp_path / "ml")
-    r = cli("--dataset", "movielens-100k", "--data-dir", str(data), "--param", "FAST=True", "--out", str(tmp_path / "out"))
+    out = tmp_path / "sweep"
+    r = subprocess.run([sys.executable, "-m", "course_lib", "report", "--dataset", "movielens-100k", "--data-dir",
+                        str(data), "--param", "FAST=True", "--param", "K=5,10", "--out", str(out)],
+                       capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
-    m = check_metrics(tmp_path / "out" / "metrics.json", "movielens-100k")
-    assert m["content_space"] == "text only" and any("no item pictures" in n for n in m["notes"])
-    assert m["tier_recovery"] is None
+    progress = [line for line in r.stdout.splitlines() if line.startswith("[")]
+    assert [line.split(":")[0] for line in progress] == ["[1/2] K=5"] * 2 + ["[2/2] K=10"] * 2
+    assert "running" in progress[0] and "done in" in progress[1]
+    assert sorted(p.name for p in out.iterdir()) == ["K=10", "K=5", "compare.html"]
+    runs = {}
+    for k in (5, 10):
+        m = runs[k] = check_metrics(out / f"K={k}" / "metrics.json", "movielens-100k", k=k)
+        assert m["content_space"] == "text only" and any("no item pictures" in n for n in m["notes"])
+        assert m["tier_recovery"] is None and m["config"]["data_dir"] == "<data>"
+        check_reader_page(out / f"K={k}" / "report.html", "movielens-100k", [str(tmp_path)])
+    assert runs[5]["split"]["fingerprint"] == runs[10]["split"]["fingerprint"]  # K does not change who is tested
+    # the comparison: every method paired, each difference the mean of the per-user differences
+    c = compare.compare_runs([out / "K=5", out / "K=10"], metrics=["ndcg"], n_boot=200)
+    assert set(c.paired["method"]) == set(runs[5]["methods"]) and not c.notes
+    pu5, pu10 = (pd.read_csv(out / f"K={k}" / "per_user.csv", dtype={"user": str}) for k in (5, 10))
+    for _, row in c.paired.iterrows():
+        a = pu10[pu10["method"] == row["method"]].set_index("user")["ndcg"]
+        b = pu5[pu5["method"] == row["method"]].set_index("user")["ndcg"]
+        assert row["difference"] == pytest.approx((a - b.reindex(a.index)).mean())
+        assert row["lo"] <= row["difference"] <= row["hi"]
+    assert "Paired differences against K=5" in r.stdout and "Paired differences against K=5" in " ".join(
+        Page((out / "compare.html").read_text()).text)

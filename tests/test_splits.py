@@ -79,3 +79,25 @@ def test_on_the_shop_no_future_leaks(shop):
     common = first_test.index
     assert (last_train.loc[common] <= first_test).all()
     assert len(s.test) == pytest.approx(0.2 * len(shop.interactions), rel=0.1)
+
+
+def test_fingerprint_names_the_held_out_pairs_not_the_row_order(log):
+    from course_lib.data.splits import Split
+
+    s = split_per_user(log, test_frac=0.4)
+    fp = s.fingerprint()
+    assert fp.startswith("sha256:") and len(fp) == len("sha256:") + 64
+    shuffled = Split(s.train.sample(frac=1, random_state=1), s.test.iloc[::-1])
+    assert shuffled.fingerprint() == fp  # same pairs, other order
+    repeated = Split(pd.concat([s.train, s.train.iloc[:1]]), s.test)
+    assert repeated.fingerprint() == fp  # a repeated event is the same (user, item) pair
+    moved = Split(pd.concat([s.train, s.test.iloc[:1]]), s.test.iloc[1:])  # one test event moved into train
+    assert moved.fingerprint() != fp
+    assert split_per_user(log, test_frac=0.6).fingerprint() != fp
+    # the digest is sha256 of the sorted pairs, which a reader can recompute by hand
+    import hashlib
+
+    lines = lambda df: "".join(f"{u}\t{i}\n" for u, i in sorted(set(zip(df[C.USER], df[C.ITEM]))))  # noqa: E731
+    text = f"train {s.train[[C.USER, C.ITEM]].drop_duplicates().shape[0]}\n" + lines(s.train) + \
+        f"test {len(set(zip(s.test[C.USER], s.test[C.ITEM])))}\n" + lines(s.test)
+    assert fp == "sha256:" + hashlib.sha256(text.encode()).hexdigest()

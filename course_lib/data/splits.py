@@ -27,6 +27,22 @@ class Split:
             rows[name] = {"interactions": len(df), "users": df[C.USER].nunique(), "items": df[C.ITEM].nunique()}
         return pd.DataFrame(rows).T
 
+    def fingerprint(self) -> str:
+        """``"sha256:..."`` of the distinct (user, item) pairs of train and of test, in sorted order.
+
+        Two runs with the same fingerprint held out the same events for the same users, so their per-user results
+        can be compared pairwise (``python -m course_lib compare``). Row order and repeated events do not change it;
+        any other difference in who or what was held out does.
+        """
+        import hashlib
+
+        h = hashlib.sha256()
+        for name, df in (("train", self.train), ("test", self.test)):
+            pairs = sorted({(str(u), str(i)) for u, i in zip(df[C.USER].tolist(), df[C.ITEM].tolist())})
+            h.update(f"{name} {len(pairs)}\n".encode())
+            h.update("".join(f"{u}\t{i}\n" for u, i in pairs).encode())
+        return "sha256:" + h.hexdigest()
+
 
 def _test_frac(test_frac) -> float:
     return checks.number("test_frac", test_frac, above=0, below=1, fix="test_frac must be in (0, 1): the share of "

@@ -1,15 +1,18 @@
-"""Worked solutions for 00_welcome's exercises (tested in tests/test_solutions.py)."""
+"""Worked solutions for 00_welcome's exercises (tested in tests/test_exercises.py)."""
 from collections import Counter
 
 
 def answers(ds):
     counts = Counter(ds.interactions["user_id"])
-    few = sum(1 for n in counts.values() if n < 5)
+    torso = sum(1 for n in counts.values() if 5 <= n < 20)
 
     category = dict(zip(ds.items["item_id"], ds.items["category"]))
-    top_category = Counter(category[i] for i in ds.interactions["item_id"]).most_common(1)[0][0]
+    users_per_category = {}
+    for user, item in zip(ds.interactions["user_id"], ds.interactions["item_id"]):
+        users_per_category.setdefault(category[item], set()).add(user)
+    top_category_users = max(users_per_category, key=lambda c: len(users_per_category[c]))
 
     per_item = sorted(Counter(ds.interactions["item_id"]).values(), reverse=True)
     k = max(1, len(ds.items) // 100)
     top1pct_share = sum(per_item[:k]) / len(ds.interactions)
-    return {"few": few, "top_category": top_category, "top1pct_share": top1pct_share}
+    return {"torso": torso, "top_category_users": top_category_users, "top1pct_share": top1pct_share}

@@ -1,4 +1,4 @@
-"""Worked solutions for 07_report's exercises (tested in tests/test_exercises.py)."""
+"""Worked solutions for 09_report's exercises (tested in tests/test_exercises.py)."""
 
 
 def top_returning(ev):

@@ -1,0 +1,900 @@
+"""Fine-tuning (微调) the text encoder on the interaction log: contrastive pairs, in-batch negatives, early stopping.
+
+What it is: build (anchor text → positive text) pairs from a *training* log — an item and an item the same user
+interacted with soon after it, or a user's context (self-description and/or recent items) and their next new item —
+and train any Hugging Face encoder on them with InfoNCE (= sentence-transformers' multiple-negatives ranking loss),
+regularised by a time-carved validation slice with early stopping, weight decay, frozen bottom layers or LoRA.
+The result is a plain model folder that ``TextEncoder(path)`` loads like the bundled MiniLM.
+
+What it is not: a recommender (profiles, ranking and metrics stay in their own modules; the validation score here is
+the simplest discovery NDCG@10, or any ``eval_fn`` you pass) and not a trainer for generative models.
+
+Towers: **one shared encoder** (a Siamese model) encodes both sides of every pair. Items and user contexts are
+the same kind of text in one language; one encoder keeps users, items and queries in one space, so the rest of the
+kit (history profiles, description profiles, cold items, cosine top-k) keeps working with one ``TextEncoder``.
+It also halves the parameters that a few thousand pairs must fit, which overfits less than two towers would, and
+it saves as one ordinary model folder. (Two towers pay off with very different sides, e.g. short queries against
+long documents, and with far more data than a course log has.)
+
+    >>> from course_lib.finetune import FinetuneConfig, finetune
+    >>> res = finetune(split.train, ds.items, ds.users, FinetuneConfig(), out="models/minilm-shop")
+    >>> enc = TextEncoder(res.path)                # the fine-tuned model, cached under its own key
+    >>> res.history, res.evals                     # train loss per step, validation NDCG@10 per evaluation
+"""
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from . import checks
+from . import constants as C
+from .encode import DEFAULT_TEXT_MODEL, _show_progress, resolve_text_model
+from .runtime import get_device, set_seed
+
+PAIR_TYPES = ("item", "user", "item+user")
+CONTEXTS = ("description+history", "history", "description")
+
+
+@dataclass(frozen=True)
+class FinetuneConfig:
+    """Settings of :func:`finetune`. The defaults are the best design measured so far on the shop within a CPU
+    budget (``benchmarks/finetune_experiments.py``: top layer trained on shared item pairs); :data:`FAST` is a
+    quicker variant for a lecture. Full fine-tuning (``freeze_layers=0``) costs ~6x the compute per step."""
+
+    # ---- model ------------------------------------------------------------------------------------------
+    model: str = DEFAULT_TEXT_MODEL  # HF id or local folder of an *encoder* (BERT-like); default: bundled MiniLM
+    max_length: int = 48  # tokens per text in training; shop texts are ~30-45 tokens, longer inputs only cost time
+    # ---- training pairs (built from the training log only) --------------------------------------------
+    pair_types: str = "item"  # "item": item -> an item the same user took soon after; "user": user context ->
+    #                           their next new item; "item+user": both, mixed
+    window: int = 3  # item pairs: each event is paired with the next `window` events of the same user
+    max_gap_days: float | None = 30.0  # item pairs: ... that happened at most this many days later (None: any gap)
+    min_cooccurrence: int = 3  # item pairs: ... and only items that at least this many users took both of
+    history_n: int = 3  # user pairs: the context holds the texts of the user's last `history_n` items
+    context: str = "description+history"  # user pairs: what the context text is made of (see CONTEXTS)
+    max_pairs: int | None = 3000  # random subsample (seeded) of the pairs to bound the time; None: use all
+    hard_negatives: bool = False  # add to each pair one item the frozen model finds close to the anchor but the
+    #                               user never took (more signal per step, 1.5x the compute; risk of false negatives)
+    hard_negative_ranks: tuple = (10, 60)  # ... drawn from these neighbour ranks of the anchor item (skip the top ten)
+    # ---- loss ----------------------------------------------------------------------------------------
+    scale: float = 20.0  # InfoNCE temperature as a scale: logits = scale * cosine (sentence-transformers' 20)
+    learn_scale: bool = False  # True: the scale is a trained parameter (CLIP-style, clamped to [1, 100])
+    symmetric: bool = False  # True: also the positive -> anchor direction (averaged), like CLIP
+    mask_duplicates: bool = True  # in-batch "negatives" that are the same text as the positive are masked out
+    # ---- regularisation ---------------------------------------------------------------------------
+    val_frac: float = 0.2  # share of the training log (the latest events) held out to validate on; 0: none
+    epochs: int = 3  # passes over the pairs (early stopping may end sooner)
+    evals_per_epoch: int = 1  # validation NDCG@10 computed this many times per epoch (and once before training)
+    patience: int = 2  # stop after this many evaluations without a better validation score; the best is kept
+    weight_decay: float = 0.01  # AdamW decoupled weight decay (not on biases and LayerNorm weights)
+    freeze_layers: int = 5  # freeze the embeddings and the bottom N transformer layers (0: train everything);
+    #                         the frozen part runs without dropout, as a fixed feature extractor
+    cache_frozen: bool = True  # with freeze_layers: keep each distinct text's hidden states after the frozen part
+    #                            and run only the top layers each step (same numbers, much less compute)
+    cache_budget_mb: int = 1024  # ... at most this much memory for those hidden states (beyond it: recomputed)
+    lora_r: int = 0  # > 0: train LoRA adapters of this rank instead of the weights (参数高效), merged on save
+    lora_alpha: float = 16.0  # LoRA scaling numerator (the update is scaled by alpha / r)
+    lora_dropout: float = 0.1  # dropout on the LoRA branch
+    # ---- optimiser and running --------------------------------------------------------------------
+    batch_size: int = 32  # pairs per step; each pair's positive is a negative for the other pairs in the batch
+    lr: float = 5e-4  # peak learning rate (full fine-tuning: ~5e-5; LoRA wants more, e.g. 5e-4)
+    warmup_frac: float = 0.1  # share of the steps with a linear warm-up, then linear decay to 0
+    grad_clip: float = 1.0  # clip the gradient norm to this (None or 0: no clipping)
+    seed: int = C.SEED  # pairs subsample, shuffling, dropout, LoRA init
+    device: str = "auto"  # "auto", "cpu" or "cuda"; mixed precision (autocast) is used on CUDA
+    amp: bool = True  # autocast on CUDA (bf16 where supported, else fp16 with a gradient scaler); ignored on CPU
+    half_life_days: float | None = 30.0  # validation profiles: recency weighting, as notebook 06 uses
+
+
+FAST = replace(FinetuneConfig(), max_pairs=1500, epochs=2, patience=1)
+"""A quicker variant for a lecture: half the pairs, two epochs (about half the default's time)."""
+
+
+@dataclass
+class FinetuneResult:
+    """What :func:`finetune` returns: where the model is, and the curves to plot."""
+
+    path: Path | None  # the saved model folder (load it with TextEncoder(path)); None when out=None
+    history: pd.DataFrame  # one row per step: step, epoch, loss, lr, scale
+    evals: pd.DataFrame  # one row per evaluation: step, epoch, val (validation score; step 0 = before training)
+    best_step: int  # the step whose weights were kept (0: the starting model was never beaten)
+    best_val: float | None  # its validation score (None without validation)
+    n_pairs: int  # training pairs used
+    seconds: float  # wall time of the whole call
+    train_seconds: float = 0.0  # of which: the training steps alone (no loading, no evaluations)
+    config: FinetuneConfig = field(default_factory=FinetuneConfig)
+    model: object = None  # the trained torch model (in memory, merged if LoRA), for callers who skip saving
+    _runner: object = field(default=None, repr=False)
+
+    def encode(self, texts) -> np.ndarray:
+        """Encode with the trained model in memory: (n, dim) unit rows, like ``TextEncoder(path).encode``
+        (reuses the frozen layers' cached states, so it is faster than reloading the folder)."""
+        if self._runner is None:
+            raise ValueError("this result holds no model; load the saved folder with TextEncoder(result.path)")
+        return self._runner.encode(texts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# training pairs
+# ---------------------------------------------------------------------------------------------------------------
+PAIR_COLUMNS = ("anchor", "positive")  # text columns every pair table has; "negative" is optional
+
+
+def _ordered(train: pd.DataFrame, items: pd.DataFrame, name: str = "train") -> pd.DataFrame:
+    """The log sorted by user, then time (stable), with unknown items refused."""
+    missing = [c for c in (C.USER, C.ITEM, C.TIMESTAMP) if c not in train.columns]
+    if missing:
+        raise ValueError(f"{name} is missing column(s) {missing}; it needs {C.USER}, {C.ITEM}, {C.TIMESTAMP} "
+                         f"(found {list(train.columns)})")
+    if C.ITEM not in items.columns or C.TEXT not in items.columns:
+        raise ValueError(f"items must have columns {C.ITEM!r} and {C.TEXT!r}; Dataset.items has both "
+                         f"(found {list(items.columns)})")
+    known = set(items[C.ITEM])
+    unknown = ~train[C.ITEM].isin(known)
+    if unknown.any():
+        bad = pd.unique(train.loc[unknown, C.ITEM])
+        raise ValueError(f"{name} has {int(unknown.sum())} interaction(s) with item(s) missing from items, e.g. "
+                         f"{list(bad[:5])}; pass the items table these ids come from, or drop those rows")
+    ts = pd.to_datetime(train[C.TIMESTAMP])
+    df = train.assign(**{C.TIMESTAMP: ts})
+    order = np.lexsort((np.arange(len(df)), ts.to_numpy(), df[C.USER].astype(str).to_numpy()))
+    return df.iloc[order].reset_index(drop=True)
+
+
+def item_pairs(train: pd.DataFrame, items: pd.DataFrame, window: int = 3, max_gap_days: float | None = 30.0,
+               min_cooccurrence: int = 1) -> pd.DataFrame:
+    """(item → an item the same user interacted with soon after it) pairs, from a training log.
+
+    Each event is paired with each of the user's next ``window`` events that came at most ``max_gap_days`` later
+    and is another item. The anchor is always the earlier event, so no pair reaches forward past its target.
+    ``min_cooccurrence``: keep only pairs of items that at least this many distinct users took both of (in
+    ``train``): a user's next item is often from another of their interests, and items many users share are
+    much more often truly related (on the shop: 30% same subcategory for all pairs, 56% at 3 users, 74% at 5).
+    Returns columns ``user_id, anchor_item, positive_item, anchor_time, positive_time, anchor, positive``
+    (the last two are the item texts).
+    """
+    window = checks.integer("window", window, min=1)
+    if max_gap_days is not None:
+        checks.number("max_gap_days", max_gap_days, above=0, fix="pass None for no limit")
+    df = _ordered(train, items)
+    users, its, ts = df[C.USER].to_numpy(), df[C.ITEM].to_numpy(), df[C.TIMESTAMP].to_numpy()
+    parts = []
+    for d in range(1, window + 1):
+        a, b = np.arange(len(df) - d), np.arange(d, len(df))
+        ok = (users[a] == users[b]) & (its[a] != its[b])
+        if max_gap_days is not None:
+            ok &= (ts[b] - ts[a]) <= np.timedelta64(int(max_gap_days * 86400), "s")
+        parts.append((a[ok], b[ok]))
+    a = np.concatenate([p[0] for p in parts]) if parts else np.zeros(0, int)
+    b = np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, int)
+    order = np.lexsort((b, a))
+    a, b = a[order], b[order]
+    if checks.integer("min_cooccurrence", min_cooccurrence, min=1) > 1 and len(a):
+        ui = df[[C.USER, C.ITEM]].drop_duplicates()
+        both = ui.merge(ui, on=C.USER)
+        co = both.groupby([f"{C.ITEM}_x", f"{C.ITEM}_y"]).size()
+        n = co.reindex(pd.MultiIndex.from_arrays([its[a], its[b]])).to_numpy()
+        keep = n >= min_cooccurrence
+        a, b = a[keep], b[keep]
+    text = dict(zip(items[C.ITEM], items[C.TEXT]))
+    out = pd.DataFrame({C.USER: users[a], "anchor_item": its[a], "positive_item": its[b],
+                        "anchor_time": ts[a], "positive_time": ts[b]})
+    out["anchor"] = out["anchor_item"].map(text)
+    out["positive"] = out["positive_item"].map(text)
+    return out
+
+
+def user_pairs(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | None = None, history_n: int = 3,
+               context: str = "description+history", new_only: bool = True) -> pd.DataFrame:
+    """(user context → a later item) pairs, from a training log.
+
+    For each event (the target), the context is built only from what came before it in time: the user's
+    self-description (``users.description``, if ``context`` includes it) and the texts of their last
+    ``history_n`` earlier items, most recent first. ``new_only`` keeps only targets the user had not taken before
+    (the discovery task). Events with an empty context are skipped.
+    Returns ``user_id, positive_item, positive_time, context_items, context_times, anchor, positive``.
+    """
+    history_n = checks.integer("history_n", history_n, min=0)
+    checks.choice("context", context, CONTEXTS)
+    use_desc, use_hist = "description" in context, "history" in context
+    if use_hist and history_n == 0:
+        raise ValueError(f"history_n must be >= 1 when context={context!r} uses the history; "
+                         "use context='description' for descriptions alone")
+    if use_desc and (users is None or C.DESCRIPTION not in users.columns):
+        raise ValueError(f"context={context!r} needs users with a {C.DESCRIPTION!r} column; pass users=ds.users "
+                         "or context='history'")
+    df = _ordered(train, items)
+    text = dict(zip(items[C.ITEM], items[C.TEXT]))
+    desc = {} if not use_desc else dict(zip(users[C.USER], users[C.DESCRIPTION].fillna("").astype(str).str.strip()))
+    rows = []
+    for user, g in df.groupby(C.USER, sort=False):
+        its, ts = g[C.ITEM].tolist(), g[C.TIMESTAMP].tolist()
+        d = desc.get(user, "")
+        seen: set = set()
+        for t in range(len(its)):
+            target = its[t]
+            if not (new_only and target in seen):
+                lo = max(0, t - history_n) if use_hist else t
+                ctx_items, ctx_times = its[lo:t][::-1], ts[lo:t][::-1]
+                parts = ([d] if d else []) + [text[i] for i in ctx_items]
+                if parts:
+                    rows.append((user, target, ts[t], tuple(ctx_items), tuple(ctx_times), " | ".join(parts),
+                                 text[target]))
+            seen.add(target)
+    return pd.DataFrame(rows, columns=[C.USER, "positive_item", "positive_time", "context_items",
+                                       "context_times", "anchor", "positive"])
+
+
+def training_pairs(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | None = None,
+                   config: FinetuneConfig = FinetuneConfig()) -> pd.DataFrame:
+    """The pairs :func:`finetune` trains on: ``config.pair_types`` built, mixed, subsampled to ``config.max_pairs``.
+
+    With ``config.hard_negatives`` a ``negative`` column is added later by :func:`finetune` (it needs the model).
+    """
+    checks.choice("pair_types", config.pair_types, PAIR_TYPES)
+    parts = []
+    if "item" in config.pair_types:
+        parts.append(item_pairs(train, items, config.window, config.max_gap_days, config.min_cooccurrence).assign(kind="item"))
+    if "user" in config.pair_types:
+        up = user_pairs(train, items, users, config.history_n, config.context).assign(kind="user")
+        parts.append(up)
+    pairs = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    if config.max_pairs is not None and len(pairs) > config.max_pairs:
+        rng = np.random.default_rng(config.seed)
+        if len(parts) > 1:  # keep the mix even: half of each kind where each has enough
+            take = []
+            per = config.max_pairs // len(parts)
+            for k, kind in enumerate(pd.unique(pairs["kind"])):
+                idx = np.flatnonzero(pairs["kind"].to_numpy() == kind)
+                n = min(len(idx), per if k < len(parts) - 1 else config.max_pairs - sum(map(len, take)))
+                take.append(rng.choice(idx, n, replace=False))
+            keep = np.sort(np.concatenate(take))
+        else:
+            keep = np.sort(rng.choice(len(pairs), config.max_pairs, replace=False))
+        pairs = pairs.iloc[keep].reset_index(drop=True)
+    return pairs
+
+
+def validation_split(train: pd.DataFrame, val_frac: float = 0.2):
+    """Carve a validation slice from a training log by time: ``split_by_time(train, test_frac=val_frac)``.
+
+    Returns a :class:`~course_lib.data.splits.Split` whose ``train`` is what pairs are built from and whose
+    ``test`` is what early stopping is scored on.
+    """
+    from .data.splits import split_by_time
+
+    checks.number("val_frac", val_frac, above=0, below=1)
+    return split_by_time(train, test_frac=val_frac)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the validation score: discovery NDCG@10 with history profiles
+# ---------------------------------------------------------------------------------------------------------------
+def discovery_targets(history: pd.DataFrame, target: pd.DataFrame) -> tuple[list, list[set]]:
+    """Users of ``target`` who have history, and for each the items of ``target`` they had not taken in ``history``.
+
+    Users left with nothing new are dropped (the discovery task: recommend what the user has not seen).
+    """
+    seen = history.groupby(C.USER)[C.ITEM].agg(set)
+    wanted = target.groupby(C.USER)[C.ITEM].agg(set)
+    users, relevant = [], []
+    for u, rel in wanted.items():
+        if u in seen.index:
+            new = rel - seen[u]
+            if new:
+                users.append(u)
+                relevant.append(new)
+    return users, relevant
+
+
+def discovery_ndcg(item_vecs: np.ndarray, items: pd.DataFrame, history: pd.DataFrame, target: pd.DataFrame,
+                   k: int = 10, half_life_days: float | None = 30.0) -> float:
+    """NDCG@k of content recommendations on the discovery task (the validation score of :func:`finetune`),
+    computed by the kit's own :func:`~course_lib.evaluate.evaluate`.
+
+    Profile = recency-weighted mean of the user's ``history`` item vectors; every item the user took in ``history``
+    is hidden; relevant = their ``target`` items not in ``history``; users without history are left out.
+    """
+    from .baselines import Content
+    from .catalogue import Catalogue
+    from .evaluate import evaluate
+
+    users, _ = discovery_targets(history, target)
+    if not users:
+        raise ValueError("the validation slice has no user with history and a new item; "
+                         "use a larger val_frac, or pass eval_fn")
+    cat = Catalogue.from_items(items, item_vecs)
+    ev = evaluate({"content": Content(cat, half_life_days=half_life_days, fallback=None)}, history,
+                  target[target[C.USER].isin(set(users))], cat, k, with_auc=False)
+    return float(ev.per_user["ndcg"].mean())
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the model: loading, freezing, LoRA, pooling, loss
+# ---------------------------------------------------------------------------------------------------------------
+def _check_encoder_config(path: str, asked: str):
+    """Refuse decoder-only and encoder-decoder models before any weights are read."""
+    from transformers import AutoConfig
+    from transformers.models.auto.modeling_auto import MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+    try:
+        cfg = AutoConfig.from_pretrained(path)
+    except (OSError, ValueError) as e:
+        from .encode import ModelNotFoundError
+
+        raise ModelNotFoundError(f"model {asked!r} could not be loaded ({str(e).splitlines()[0][:200]}); pass a "
+                                 "local folder with config.json, or the bundled 'all-MiniLM-L6-v2'") from None
+    kind = getattr(cfg, "model_type", "?")
+    if getattr(cfg, "is_encoder_decoder", False) or getattr(cfg, "is_decoder", False) \
+            or kind not in MODEL_FOR_MASKED_LM_MAPPING_NAMES:
+        raise ValueError(f"model {asked!r} is a {kind!r} model, not a bidirectional encoder (BERT-like); contrastive "
+                         "fine-tuning with mean pooling needs one: pass model='all-MiniLM-L6-v2' or another "
+                         "sentence encoder (BERT, MiniLM, MPNet, DistilBERT, RoBERTa)")
+    return cfg
+
+
+def load_encoder(model: str = DEFAULT_TEXT_MODEL):
+    """``(tokenizer, model)`` of an encoder, checked to be one (a GPT-2-style causal LM is refused)."""
+    from .encode import _load_hf
+
+    path = resolve_text_model(model)
+    _check_encoder_config(path, model)
+    return _load_hf(path, model)
+
+
+def _encoder_layers(model):
+    """The stack of transformer layers of common encoder families (BERT/RoBERTa/MiniLM, DistilBERT, others)."""
+    for path in ("encoder.layer", "transformer.layer", "encoder.layers", "layers", "layer"):
+        obj = model
+        for part in path.split("."):
+            obj = getattr(obj, part, None)
+            if obj is None:
+                break
+        if obj is not None and hasattr(obj, "__len__"):
+            return obj
+    return None
+
+
+def freeze_bottom(model, n_layers: int) -> int:
+    """Freeze the embeddings and the bottom ``n_layers`` transformer layers; return how many parameters stay trainable."""
+    if n_layers > 0:
+        layers = _encoder_layers(model)
+        if layers is None:
+            raise ValueError(f"freeze_layers={n_layers}: cannot find the layer stack of {type(model).__name__}; "
+                             "use freeze_layers=0 or lora_r > 0")
+        if n_layers > len(layers):
+            raise ValueError(f"freeze_layers={n_layers} but the model has {len(layers)} layers; "
+                             f"pass at most {len(layers)}")
+        emb = getattr(model, "embeddings", None)
+        for p in (emb.parameters() if emb is not None else []):
+            p.requires_grad_(False)
+        for layer in list(layers)[:n_layers]:
+            for p in layer.parameters():
+                p.requires_grad_(False)
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def add_lora(model, r: int, alpha: float, dropout: float):
+    """Wrap ``model`` with LoRA adapters (peft) on every linear layer; only the adapters train."""
+    try:
+        from peft import LoraConfig, get_peft_model
+    except ImportError:  # pragma: no cover - peft is a dependency
+        raise ImportError("lora_r > 0 needs the peft package: pip install peft (make install does)") from None
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear", bias="none")
+    return get_peft_model(model, cfg)
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    """Mask-aware mean of the token vectors, exactly as ``TextEncoder(pooling='mean')`` and sentence-transformers."""
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
+    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+
+
+def info_nce(anchors, candidates, scale, duplicate_mask=None, symmetric: bool = False):
+    """InfoNCE with in-batch negatives (sentence-transformers' ``MultipleNegativesRankingLoss``).
+
+    ``anchors`` (B, d) and ``candidates`` (B + extra, d) are raw embeddings; row i of ``candidates`` is anchor
+    i's positive, every other row (other positives, hard negatives) a negative. logits = scale · cos(a_i, c_j);
+    loss = mean_i cross-entropy(logits_i, i). ``duplicate_mask`` (B, B + extra) True where c_j is the same text
+    as c_i (a false negative): those logits are set to -inf. ``symmetric`` adds the positives → anchors direction.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    a = F.normalize(anchors.float(), p=2, dim=1)
+    c = F.normalize(candidates.float(), p=2, dim=1)
+    logits = scale * (a @ c.T)
+    if duplicate_mask is not None:
+        logits = logits.masked_fill(duplicate_mask, float("-inf"))
+    labels = torch.arange(len(a), device=a.device)
+    loss = F.cross_entropy(logits, labels)
+    if symmetric:
+        back = logits[:, :len(a)].T
+        loss = (loss + F.cross_entropy(back, labels)) / 2
+    return loss
+
+
+def _additive_mask(attention_mask, dtype):
+    """(B, L) 0/1 mask -> (B, 1, 1, L) additive mask (0 keep, very negative drop): what BERT layers add to scores."""
+    import torch
+
+    return (1.0 - attention_mask[:, None, None, :].to(dtype)) * torch.finfo(dtype).min
+
+
+def _run_layers(layers, hidden, mask):
+    for layer in layers:
+        out = layer(hidden, mask)
+        hidden = out[0] if isinstance(out, (tuple, list)) else out
+    return hidden
+
+
+class _Runner:
+    """Texts -> mean-pooled embeddings through the model being trained.
+
+    Plain mode: the whole model each call. Split mode (``freeze_layers`` with ``cache_frozen``): the frozen bottom
+    (embeddings + N layers) is run once per distinct text, without gradients or dropout, and its hidden states are
+    kept (within a memory budget); each step runs only the trainable top layers on them. Split mode is switched on
+    only after a self-check shows it reproduces the model's own forward pass on this model class.
+    """
+
+    def __init__(self, tokenizer, model, device, max_length, autocast, n_frozen=0, cache=False, budget_mb=1024):
+        self.tokenizer, self.model, self.device = tokenizer, model, device
+        self.max_length, self.autocast = max_length, autocast
+        self.n_frozen, self.store, self.used, self.budget = n_frozen, {}, 0, budget_mb * 2**20
+        self.tokens: dict[str, list] = {}
+        self.split = False
+        if n_frozen > 0 and cache:
+            self.layers, self.emb = _encoder_layers(model), getattr(model, "embeddings", None)
+            if self.layers is not None and self.emb is not None:
+                self.split = self._agrees_with_model()
+
+    # ---- pieces -----------------------------------------------------------------------------------------
+    def _tokenize(self, texts):
+        missing = [t for t in dict.fromkeys(texts) if t not in self.tokens]
+        if missing:
+            enc = self.tokenizer(missing, truncation=True, max_length=self.max_length, padding=False)
+            keys = [k for k in ("input_ids", "attention_mask", "token_type_ids") if k in enc]
+            for j, t in enumerate(missing):
+                self.tokens[t] = {k: enc[k][j] for k in keys}
+        return self.tokenizer.pad([self.tokens[t] for t in texts], return_tensors="pt").to(self.device)
+
+    def _bottom(self, batch):
+        import torch
+
+        kw = {"input_ids": batch["input_ids"]}
+        if "token_type_ids" in batch:
+            kw["token_type_ids"] = batch["token_type_ids"]
+        h = self.emb(**kw)
+        return _run_layers(list(self.layers)[:self.n_frozen], h, _additive_mask(batch["attention_mask"], h.dtype))
+
+    def _top(self, h, attention_mask):
+        return _run_layers(list(self.layers)[self.n_frozen:], h, _additive_mask(attention_mask, h.dtype))
+
+    def _agrees_with_model(self) -> bool:
+        import torch
+
+        was = self.model.training
+        self.model.eval()
+        batch = self._tokenize(["a short text", "a somewhat longer text to check padding and masks work here"])
+        with torch.no_grad():
+            ref = self.model(**batch).last_hidden_state
+            mine = self._top(self._bottom(batch), batch["attention_mask"])
+        self.model.train(was)
+        self.tokens.clear()
+        m = batch["attention_mask"].bool()
+        return bool(torch.allclose(ref[m], mine[m], atol=1e-4, rtol=1e-4))
+
+    def _cached_bottom(self, texts):
+        """Hidden states after the frozen part, padded: (B, L, d) and the (B, L) mask."""
+        import torch
+        from torch.nn.utils.rnn import pad_sequence
+
+        missing = [t for t in dict.fromkeys(texts) if t not in self.store]
+        fresh = {}
+        if missing:
+            batch = self._tokenize(missing)
+            with torch.no_grad(), self.autocast():
+                h = self._bottom(batch).float()
+            lengths = batch["attention_mask"].sum(1).tolist()
+            for j, t in enumerate(missing):
+                fresh[t] = h[j, :lengths[j]]
+                if self.used + fresh[t].numel() * 4 <= self.budget:
+                    self.store[t] = fresh[t]
+                    self.used += fresh[t].numel() * 4
+        seq = [self.store[t] if t in self.store else fresh[t] for t in texts]
+        h = pad_sequence(seq, batch_first=True)
+        mask = pad_sequence([torch.ones(len(x), dtype=torch.long, device=self.device) for x in seq], batch_first=True)
+        return h, mask
+
+    # ---- the two uses -----------------------------------------------------------------------------------
+    def embed(self, texts):
+        """Mean-pooled embeddings (B, d), float32, with gradients (the training step)."""
+        if self.split:
+            self.emb.eval()
+            for layer in list(self.layers)[:self.n_frozen]:
+                layer.eval()
+            h, mask = self._cached_bottom(texts)
+            with self.autocast():
+                out = self._top(h, mask)
+            return mean_pool(out.float(), mask)
+        batch = self._tokenize(texts)
+        with self.autocast():
+            out = self.model(**batch).last_hidden_state
+        return mean_pool(out.float(), batch["attention_mask"])
+
+    def encode(self, texts, batch_size: int = 128, show_progress=None) -> np.ndarray:
+        """``TextEncoder.encode``'s contract: (n, dim) float32 unit rows, in input order; model in eval mode."""
+        import torch
+        import torch.nn.functional as F
+
+        texts = list(texts)
+        was = self.model.training
+        self.model.eval()
+        order = np.argsort([-len(t) for t in texts], kind="stable")
+        out = np.zeros((len(texts), int(self.model.config.hidden_size)), dtype=np.float32)
+        with torch.no_grad():
+            for s in range(0, len(texts), batch_size):
+                idx = order[s:s + batch_size]
+                out[idx] = F.normalize(self.embed([texts[i] for i in idx]), dim=1).cpu().numpy()
+        self.model.train(was)
+        return out
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# the trainer
+# ---------------------------------------------------------------------------------------------------------------
+def _check_config(config: FinetuneConfig) -> None:
+    if not isinstance(config, FinetuneConfig):
+        raise TypeError(f"config must be a FinetuneConfig, got {type(config).__name__}")
+    checks.integer("batch_size", config.batch_size, min=2,
+                   fix="in-batch negatives need at least two pairs per batch; 16-64 is usual")
+    checks.number("lr", config.lr, above=0, fix="a learning rate such as 5e-5 (LoRA: 5e-4)")
+    checks.integer("max_length", config.max_length, min=4)
+    checks.integer("epochs", config.epochs, min=1)
+    checks.integer("evals_per_epoch", config.evals_per_epoch, min=1)
+    checks.integer("patience", config.patience, min=1)
+    checks.number("weight_decay", config.weight_decay, min=0)
+    checks.number("warmup_frac", config.warmup_frac, min=0, below=1)
+    checks.number("scale", config.scale, above=0, fix="sentence-transformers uses 20")
+    checks.number("val_frac", config.val_frac, min=0, below=1)
+    checks.integer("freeze_layers", config.freeze_layers, min=0)
+    checks.integer("lora_r", config.lora_r, min=0)
+    checks.choice("pair_types", config.pair_types, PAIR_TYPES)
+    checks.choice("context", config.context, CONTEXTS)
+    if config.max_pairs is not None:
+        checks.integer("max_pairs", config.max_pairs, min=2, fix="or None for all pairs")
+    if config.grad_clip:
+        checks.number("grad_clip", config.grad_clip, above=0, fix="or None for no clipping")
+    if config.lora_r and config.freeze_layers:
+        raise ValueError(f"lora_r={config.lora_r} and freeze_layers={config.freeze_layers} both set: LoRA already freezes every "
+                         "base weight; pass freeze_layers=0 with lora_r")
+    lo, hi = config.hard_negative_ranks
+    if not 0 <= lo < hi:
+        raise ValueError(f"hard_negative_ranks must be (low, high) with 0 <= low < high, got {config.hard_negative_ranks}")
+
+
+def _check_pairs(pairs: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFrame:
+    if not isinstance(pairs, pd.DataFrame):
+        raise TypeError(f"pairs must be a DataFrame with columns {PAIR_COLUMNS}, got {type(pairs).__name__}")
+    missing = [c for c in PAIR_COLUMNS if c not in pairs.columns]
+    if missing:
+        raise ValueError(f"pairs is missing column(s) {missing}; build it with training_pairs(), item_pairs() "
+                         "or user_pairs()")
+    if len(pairs) < 2:
+        raise ValueError(f"pairs has {len(pairs)} training pair(s); contrastive training needs at least two. "
+                         "Check that train has users with two or more interactions (or relax window, max_gap_days, "
+                         "min_cooccurrence)")
+    if items is not None:
+        known = set(items[C.ITEM])
+        for col in ("anchor_item", "positive_item", "negative_item"):
+            if col in pairs.columns:
+                bad = ~pairs[col].isin(known)
+                if bad.any():
+                    raise ValueError(f"pairs[{col!r}] holds item(s) missing from items, e.g. "
+                                     f"{list(pd.unique(pairs.loc[bad, col])[:5])}; build pairs from the same items")
+    for col in PAIR_COLUMNS + (("negative",) if "negative" in pairs.columns else ()):
+        bad = ~pairs[col].map(lambda t: isinstance(t, str))
+        if bad.any():
+            raise ValueError(f"pairs[{col!r}] row {int(np.flatnonzero(bad.to_numpy())[0])} is not a string; "
+                             "every pair needs two texts")
+    return pairs.reset_index(drop=True)
+
+
+def _prepare_out(out, overwrite: bool) -> Path | None:
+    if out is None:
+        return None
+    out = Path(out)
+    if out.exists() and not checks.boolean("overwrite", overwrite):
+        raise FileExistsError(f"out={str(out)!r} already exists; pass overwrite=True to replace it, "
+                              "or another folder")
+    if out.exists() and not out.is_dir():
+        raise FileExistsError(f"out={str(out)!r} is a file, not a folder; pass a folder path")
+    return out
+
+
+def _add_hard_negatives(pairs, items, train, live, config, rng) -> pd.DataFrame:
+    """For each item-anchored pair: an item ranked ``hard_negative_ranks`` among the anchor's frozen-model neighbours
+    that the pair's user never took in ``train``. User pairs get a random item the user never took."""
+    ids = items[C.ITEM].to_numpy()
+    text = items[C.TEXT].to_numpy()
+    pos = {i: k for k, i in enumerate(ids)}
+    vecs = live.encode(list(text))
+    lo, hi = config.hard_negative_ranks
+    hi = min(hi, len(ids) - 1)
+    sims = vecs @ vecs.T
+    np.fill_diagonal(sims, -np.inf)
+    neigh = np.argsort(-sims, axis=1)[:, lo:hi]
+    taken = train.groupby(C.USER)[C.ITEM].agg(set)
+    neg_items = []
+    for user, anchor_item in zip(pairs[C.USER], pairs.get("anchor_item", pd.Series([None] * len(pairs)))):
+        seen = taken.get(user, set())
+        pool = neigh[pos[anchor_item]] if isinstance(anchor_item, str) and anchor_item in pos else rng.permutation(len(ids))[:hi]
+        pool = [j for j in pool if ids[j] not in seen]
+        neg_items.append(ids[pool[rng.integers(len(pool))]] if pool else ids[rng.integers(len(ids))])
+    out = pairs.copy()
+    out["negative_item"] = neg_items
+    out["negative"] = [text[pos[i]] for i in neg_items]
+    return out
+
+
+def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | None = None,
+             config: FinetuneConfig = FinetuneConfig(), *, out=None, overwrite: bool = False,
+             pairs: pd.DataFrame | None = None, eval_fn: Callable | None = None,
+             show_progress: bool | None = None) -> FinetuneResult:
+    """Fine-tune ``config.model`` contrastively on pairs from the ``train`` log; save it to ``out``.
+
+    - ``train``: the training split (``user_id, item_id, timestamp``); never pass test events.
+    - ``items``: with ``item_id`` and ``text``; ``users``: with ``description`` (for user-context pairs).
+    - ``config.val_frac > 0``: the latest ``val_frac`` of ``train`` is held out; pairs come from the rest, and
+      the validation score is :func:`discovery_ndcg` on the held-out slice (or ``eval_fn``), computed before
+      training and ``evals_per_epoch`` times per epoch. Training stops after ``patience`` evaluations without
+      improvement and the best weights are kept (step 0 = the starting model, if nothing beat it).
+    - ``eval_fn(encoder) -> float`` (higher is better) replaces the built-in score; ``encoder.encode(texts)``
+      returns unit rows like ``TextEncoder.encode``. It runs even with ``val_frac=0``.
+    - ``pairs``: train on these instead (columns ``anchor, positive`` [, ``negative``]).
+    - ``out``: a new folder (``overwrite=True`` to replace one), written atomically: the model appears there
+      complete or not at all. ``out=None`` keeps the model in memory only (``result.model``).
+    """
+    import torch
+    from tqdm.auto import tqdm
+    from transformers import get_linear_schedule_with_warmup
+
+    t_start = time.perf_counter()
+    _check_config(config)
+    out = _prepare_out(out, overwrite)
+    _check_encoder_config(resolve_text_model(config.model), config.model)  # before any work: a GPT-2 is refused now
+    device = get_device(config.device)
+    set_seed(config.seed)
+    rng = np.random.default_rng(config.seed)
+
+    # ---- data: a validation slice by time, pairs from what precedes it -------------------------------------
+    fit_log, val_log = train, None
+    if config.val_frac > 0 and eval_fn is None:
+        sp = validation_split(train, config.val_frac)
+        fit_log, val_log = sp.train, sp.test
+    if pairs is None:
+        pairs = training_pairs(fit_log, items, users, config)
+    pairs = _check_pairs(pairs, items)
+
+    # ---- model ----------------------------------------------------------------------------------------
+    tokenizer, model = load_encoder(config.model)
+    model.to(device)
+    use_amp = bool(config.amp and device.type == "cuda")
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+
+    def autocast():
+        return torch.autocast(device_type="cuda", dtype=amp_dtype) if use_amp else _nullcontext()
+
+    if config.hard_negatives and "negative" not in pairs.columns:
+        frozen = _Runner(tokenizer, model, device, config.max_length, autocast)
+        pairs = _add_hard_negatives(pairs, items, fit_log, frozen, config, rng)
+    n_base = sum(p.numel() for p in model.parameters())
+    if config.lora_r:
+        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+    else:
+        freeze_bottom(model, config.freeze_layers)
+    live = _Runner(tokenizer, model, device, config.max_length, autocast, n_frozen=config.freeze_layers,
+                   cache=config.cache_frozen, budget_mb=config.cache_budget_mb)
+    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
+    groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
+              {"params": [p for n, p in params if any(k in n for k in no_decay)], "weight_decay": 0.0}]
+    log_scale = None
+    if config.learn_scale:
+        log_scale = torch.nn.Parameter(torch.tensor(math.log(config.scale), device=device))
+        groups.append({"params": [log_scale], "weight_decay": 0.0})
+    optim = torch.optim.AdamW(groups, lr=config.lr)
+    steps_per_epoch = len(pairs) // config.batch_size
+    if steps_per_epoch == 0:
+        raise ValueError(f"batch_size={config.batch_size} is larger than the {len(pairs)} training pairs; "
+                         f"pass batch_size <= {len(pairs)}")
+    total = steps_per_epoch * config.epochs
+    sched = get_linear_schedule_with_warmup(optim, int(config.warmup_frac * total), total)
+    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
+
+    # ---- each distinct text gets an id; a batch encodes its distinct texts once -------------------------
+    cols = ["anchor", "positive"] + (["negative"] if "negative" in pairs.columns else [])
+    vocab: dict[str, int] = {}
+    codes = np.stack([np.array([vocab.setdefault(t, len(vocab)) for t in pairs[c]]) for c in cols], axis=1)
+    texts = list(vocab)
+
+    # ---- evaluation ------------------------------------------------------------------------------------------
+    item_texts = items[C.TEXT].tolist()
+    model.train()
+
+    def evaluate() -> float | None:
+        if eval_fn is not None:
+            return float(eval_fn(live))
+        if val_log is None:
+            return None
+        return discovery_ndcg(live.encode(item_texts), items, fit_log, val_log, 10, config.half_life_days)
+
+    trainable = [p for g in groups for p in g["params"]]
+    history, evals = [], []
+    best = {"val": None, "step": 0, "state": None}
+
+    def snapshot():
+        return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+    def record_eval(step, epoch) -> bool:
+        """Evaluate; keep the best weights; True while early stopping allows more steps."""
+        val = evaluate()
+        if val is None:
+            return True
+        evals.append({"step": step, "epoch": epoch, "val": val})
+        if best["val"] is None or val > best["val"]:
+            best.update(val=val, step=step, state=snapshot())
+        stale = sum(1 for e in evals if e["step"] > best["step"])
+        return stale < config.patience
+
+    eval_points = set()
+    for e in range(config.epochs):
+        for j in range(1, config.evals_per_epoch + 1):
+            eval_points.add(e * steps_per_epoch + round(j * steps_per_epoch / config.evals_per_epoch))
+
+    # ---- the loop -----------------------------------------------------------------------------------------
+    keep_going = record_eval(0, 0.0)
+    model.train()
+    bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not _show_progress(show_progress))
+    step = 0
+    gen = torch.Generator().manual_seed(config.seed)
+    train_seconds = 0.0
+    for epoch in range(config.epochs):
+        if not keep_going:
+            break
+        perm = torch.randperm(len(pairs), generator=gen).numpy()
+        for b in range(steps_per_epoch):
+            t_step = time.perf_counter()
+            idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+            c = codes[idx]  # (B, 2 or 3) text ids
+            uniq, inv = np.unique(c, return_inverse=True)
+            inv = inv.reshape(c.shape)
+            emb = live.embed([texts[i] for i in uniq])
+            anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
+            cand_ids = np.concatenate([inv[:, 1]] + ([inv[:, 2]] if c.shape[1] == 3 else []))
+            cands = emb[torch.as_tensor(cand_ids, device=device)]
+            mask = None
+            if config.mask_duplicates:
+                m = cand_ids[None, :] == inv[:, 1][:, None]
+                m[np.arange(len(idx)), np.arange(len(idx))] = False
+                mask = torch.as_tensor(m, device=device) if m.any() else None
+            scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
+            loss = info_nce(anchors, cands, scale, mask, config.symmetric)
+            optim.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(loss).backward()
+                scaler.unscale_(optim)
+            else:
+                loss.backward()
+            if config.grad_clip:
+                torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+            if scaler is not None:
+                scaler.step(optim)
+                scaler.update()
+            else:
+                optim.step()
+            sched.step()
+            train_seconds += time.perf_counter() - t_step
+            step += 1
+            lval = float(loss.detach())
+            if not math.isfinite(lval):
+                bar.close()
+                raise FloatingPointError(f"the loss became {lval} at step {step}; lower lr (now {config.lr}) "
+                                         "or keep grad_clip on")
+            history.append({"step": step, "epoch": epoch + (b + 1) / steps_per_epoch, "loss": lval,
+                            "lr": sched.get_last_lr()[0], "scale": float(scale)})
+            bar.update(1)
+            bar.set_postfix(loss=f"{lval:.3f}")
+            if step in eval_points:
+                keep_going = record_eval(step, epoch + (b + 1) / steps_per_epoch)
+                model.train()
+                if evals:
+                    bar.set_postfix(loss=f"{lval:.3f}", val=f"{evals[-1]['val']:.4f}")
+                if not keep_going:
+                    break
+    bar.close()
+
+    # ---- keep the best weights, merge LoRA, save atomically -------------------------------------------
+    if best["state"] is not None and best["step"] != step:
+        with torch.no_grad():
+            for n, p in model.named_parameters():
+                if n in best["state"]:
+                    p.copy_(best["state"][n])
+    if config.lora_r:
+        model = model.merge_and_unload()
+    for p in model.parameters():
+        p.requires_grad_(True)
+    model.eval()
+    assert sum(p.numel() for p in model.parameters()) == n_base
+    hist = pd.DataFrame(history, columns=["step", "epoch", "loss", "lr", "scale"])
+    ev = pd.DataFrame(evals, columns=["step", "epoch", "val"])
+    live.model = model
+    result = FinetuneResult(path=None, history=hist, evals=ev, n_pairs=len(pairs), seconds=0.0, config=config,
+                            best_step=int(best["step"] if best["val"] is not None else step),
+                            best_val=best["val"], model=model, _runner=live)
+    if out is not None:
+        result.path = save_model(model, tokenizer, out, overwrite=overwrite,
+                                 meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
+                                       "best_step": result.best_step, "best_val": result.best_val,
+                                       "steps": step})
+    result.seconds = time.perf_counter() - t_start
+    result.train_seconds = train_seconds
+    return result
+
+
+class _nullcontext:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _jsonable(d: dict) -> dict:
+    return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
+
+
+def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None = None) -> Path:
+    """Save ``model`` + ``tokenizer`` as a folder ``TextEncoder`` loads (safetensors, tokenizer files, config.json).
+
+    Atomic: everything is written to a temporary folder beside ``out``, then renamed into place; an interrupted
+    run leaves no half-written model. ``meta`` is written to ``finetune.json`` (settings and curves summary).
+    """
+    out = Path(out)
+    if out.exists() and not overwrite:
+        raise FileExistsError(f"out={str(out)!r} already exists; pass overwrite=True to replace it")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    old = None
+    try:
+        model.save_pretrained(tmp, safe_serialization=True)
+        tokenizer.save_pretrained(tmp)
+        if meta is not None:
+            (tmp / "finetune.json").write_text(json.dumps(meta, indent=2, default=str))
+        if out.exists():
+            old = out.with_name(f".{out.name}.old-{os.getpid()}")
+            os.replace(out, old)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and old.exists() and not out.exists():
+            os.replace(old, out)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+    return out
+
+
+__all__ = ["FAST", "FinetuneConfig", "FinetuneResult", "discovery_ndcg", "discovery_targets", "finetune",
+           "info_nce", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs", "user_pairs",
+           "validation_split"]
