@@ -53,6 +53,7 @@ CI_PARAMETERS = {
     "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
     "09_report": {"FAST": True},
     "08_explanations": {"N_USERS": 20, "N_LLM_USERS": 3, "N_BOOT": 200},
+    "10_scaling": {"FAST": True},
 }
 
 

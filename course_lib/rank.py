@@ -48,6 +48,29 @@ class ExactIndex:
         self.device = get_device(device)
         self.items = _unit_rows(item_vecs, "item_vecs", self.device)
 
+    @classmethod
+    def from_unit_rows(cls, unit_items, device: str = "cpu") -> "ExactIndex":
+        """An index over rows that are already unit length (``ExactIndex(...).items``), used as they are.
+
+        On the CPU the rows are not copied, even when read-only: a Ray worker searches the item matrix that the
+        object store shares between processes (``scale.recommend_all``) instead of holding its own copy.
+        """
+        import warnings
+
+        import torch
+
+        from .runtime import get_device
+
+        index = cls.__new__(cls)
+        index.device = get_device(device)
+        with warnings.catch_warnings():  # torch warns that it could write to a read-only array; search never does
+            warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
+            index.items = torch.as_tensor(unit_items).to(index.device)
+        if index.items.ndim != 2 or index.items.dtype != torch.float32:
+            raise ValueError(f"unit_items must be a 2-D float32 matrix, got shape {tuple(index.items.shape)} "
+                             f"and dtype {index.items.dtype}")
+        return index
+
     def search(self, query_vecs, k: int, exclude: Sequence | None = None, candidates: Sequence[int] | None = None,
                chunk_size: int | None = None) -> tuple[np.ndarray, np.ndarray]:
         """See :func:`top_k`."""

@@ -14,7 +14,7 @@ def _norm(req: str) -> str:
 def test_environment_yml_agrees_with_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     wanted = {_norm(r) for r in project["dependencies"]}
-    for extra in ("dev", "lab"):
+    for extra in ("dev", "lab", "scale"):
         wanted |= {_norm(r) for r in project["optional-dependencies"][extra]}
     lines = (ROOT / "environment.yml").read_text().splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
