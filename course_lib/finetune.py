@@ -43,6 +43,7 @@ from .runtime import get_device, set_seed
 
 PAIR_TYPES = ("item", "user", "item+user")
 CONTEXTS = ("description+history", "history", "description")
+ANCHORS = ("text", "mean")
 
 
 @dataclass(frozen=True)
@@ -62,10 +63,16 @@ class FinetuneConfig:
     min_cooccurrence: int = 3  # item pairs: ... and only items that at least this many users took both of
     history_n: int = 3  # user pairs: the context holds the texts of the user's last `history_n` items
     context: str = "description+history"  # user pairs: what the context text is made of (see CONTEXTS)
+    anchor: str = "text"  # user pairs: "text": the context is one joined text; "mean": the anchor is the mean of the
+    #                       context items' embeddings, exactly how the kit builds a profile, so training matches use
     max_pairs: int | None = 3000  # random subsample (seeded) of the pairs to bound the time; None: use all
     hard_negatives: bool = False  # add to each pair one item the frozen model finds close to the anchor but the
     #                               user never took (more signal per step, 1.5x the compute; risk of false negatives)
     hard_negative_ranks: tuple = (10, 60)  # ... drawn from these neighbour ranks of the anchor item (skip the top ten)
+    random_negatives: int = 0  # items drawn uniformly from the catalogue each step as extra negatives. In-batch
+    #                            negatives are positives of other pairs, so popular items are pushed away as often
+    #                            as they are pulled in (the model learns lift, not popularity); uniform negatives
+    #                            keep how often an item is chosen in the geometry
     # ---- loss ----------------------------------------------------------------------------------------
     scale: float = 20.0  # InfoNCE temperature as a scale: logits = scale * cosine (sentence-transformers' 20)
     learn_scale: bool = False  # True: the scale is a trained parameter (CLIP-style, clamped to [1, 100])
@@ -571,6 +578,11 @@ def _check_config(config: FinetuneConfig) -> None:
     checks.integer("lora_r", config.lora_r, min=0)
     checks.choice("pair_types", config.pair_types, PAIR_TYPES)
     checks.choice("context", config.context, CONTEXTS)
+    checks.choice("anchor", config.anchor, ANCHORS)
+    checks.integer("random_negatives", config.random_negatives, min=0)
+    if config.anchor == "mean" and (config.pair_types != "user" or config.context != "history"):
+        raise ValueError(f"anchor='mean' averages the history items of user pairs; got pair_types="
+                         f"{config.pair_types!r}, context={config.context!r}. Pass pair_types='user', context='history'")
     if config.max_pairs is not None:
         checks.integer("max_pairs", config.max_pairs, min=2, fix="or None for all pairs")
     if config.grad_clip:
@@ -726,6 +738,17 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     cols = ["anchor", "positive"] + (["negative"] if "negative" in pairs.columns else [])
     vocab: dict[str, int] = {}
     codes = np.stack([np.array([vocab.setdefault(t, len(vocab)) for t in pairs[c]]) for c in cols], axis=1)
+    ctx_codes = None
+    if config.anchor == "mean":  # each anchor is the mean of its context items' embeddings (a profile)
+        if "context_items" not in pairs.columns:
+            raise ValueError("anchor='mean' needs pairs with a 'context_items' column (user_pairs builds it)")
+        text_of = dict(zip(items[C.ITEM], items[C.TEXT]))
+        ctx_codes = [np.array([vocab.setdefault(text_of[i], len(vocab)) for i in ctx], dtype=np.int64)
+                     for ctx in pairs["context_items"]]
+    neg_pool = np.array([vocab.setdefault(t, len(vocab)) for t in items[C.TEXT]], dtype=np.int64)
+    if config.random_negatives > len(neg_pool):
+        raise ValueError(f"random_negatives must be <= the number of items ({len(neg_pool)}), got "
+                         f"{config.random_negatives}: each step draws them without replacement from the catalogue")
     texts = list(vocab)
 
     # ---- evaluation ------------------------------------------------------------------------------------------
@@ -777,15 +800,26 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
             t_step = time.perf_counter()
             idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
             c = codes[idx]  # (B, 2 or 3) text ids
-            uniq, inv = np.unique(c, return_inverse=True)
-            inv = inv.reshape(c.shape)
+            extra = rng.choice(neg_pool, config.random_negatives, replace=False) if config.random_negatives else \
+                np.zeros(0, np.int64)
+            ctx = [ctx_codes[i] for i in idx] if ctx_codes is not None else []
+            uniq, inv_all = np.unique(np.concatenate([c.ravel(), extra, *ctx]), return_inverse=True)
+            inv = inv_all[:c.size].reshape(c.shape)
             emb = live.embed([texts[i] for i in uniq])
-            anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
-            cand_ids = np.concatenate([inv[:, 1]] + ([inv[:, 2]] if c.shape[1] == 3 else []))
+            if ctx_codes is not None:  # anchor = mean of the context items' embeddings
+                pos_of = {t: k for k, t in enumerate(uniq)}
+                w = torch.zeros(len(idx), len(uniq), device=device)
+                for r, cc in enumerate(ctx):
+                    w[r, [pos_of[t] for t in cc]] = 1.0 / len(cc)
+                anchors = w @ emb
+            else:
+                anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
+            extra_pos = inv_all[c.size:c.size + len(extra)]
+            cand_ids = np.concatenate([inv[:, 1]] + ([inv[:, 2]] if c.shape[1] == 3 else []) + [extra_pos])
             cands = emb[torch.as_tensor(cand_ids, device=device)]
             mask = None
-            if config.mask_duplicates:
-                m = cand_ids[None, :] == inv[:, 1][:, None]
+            if config.mask_duplicates or len(extra):
+                m = cand_ids[None, :] == inv[:, 1][:, None]  # a candidate that is this pair's positive text
                 m[np.arange(len(idx)), np.arange(len(idx))] = False
                 mask = torch.as_tensor(m, device=device) if m.any() else None
             scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale

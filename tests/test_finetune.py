@@ -336,3 +336,50 @@ def test_presets_are_valid():
     ft._check_config(FinetuneConfig())
     ft._check_config(ft.FAST)
     assert ft.FAST.max_pairs < FinetuneConfig().max_pairs
+
+
+# ---- the profile-shaped anchor and uniform negatives ------------------------------------------------------
+@pytest.fixture()
+def still_bert(tiny_bert, tmp_path):
+    """tiny_bert without dropout, so a training step's loss equals the loss computed by hand in eval mode."""
+    from transformers import AutoTokenizer, BertModel
+
+    model = BertModel.from_pretrained(tiny_bert, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    model.save_pretrained(tmp_path / "still")
+    AutoTokenizer.from_pretrained(tiny_bert).save_pretrained(tmp_path / "still")
+    return str(tmp_path / "still")
+
+
+def test_mean_anchor_and_random_negatives_give_the_loss_computed_by_hand(toy, still_bert):
+    items, users, train = toy
+    cfg = tiny_config(still_bert, pair_types="user", context="history", history_n=2, anchor="mean",
+                      random_negatives=len(items), epochs=1, lr=1e-6)
+    pairs = user_pairs(train, items, users, history_n=2, context="history")
+    res = finetune(train, items, users, replace(cfg, batch_size=len(pairs)))  # one step over every pair
+    assert res.n_pairs == len(pairs) and len(res.history) == 1
+    tok, model = ft.load_encoder(still_bert)
+    model.eval()
+    run = ft._Runner(tok, model, torch.device("cpu"), 16, ft._nullcontext)
+    text = dict(zip(items.item_id, items.text))
+    with torch.no_grad():  # the anchor is the profile: the mean of the context items' embeddings
+        anchors = torch.stack([run.embed([text[i] for i in ctx]).mean(0) for ctx in pairs.context_items])
+        positives = pairs.positive.tolist()
+        cands = run.embed(positives + items.text.tolist())  # in-batch positives, then every catalogue item
+        names = positives + items.text.tolist()
+        mask = torch.tensor([[j != i and names[j] == positives[i] for j in range(len(names))]
+                             for i in range(len(positives))])
+        by_hand = float(info_nce(anchors, cands, 20.0, mask))
+    assert res.history["loss"].iloc[0] == pytest.approx(by_hand, abs=1e-5)
+    # without the mean anchor the loss is a different number (the joined text is the anchor)
+    joined = finetune(train, items, users, replace(cfg, anchor="text", batch_size=len(pairs)))
+    assert abs(joined.history["loss"].iloc[0] - by_hand) > 1e-3
+
+
+def test_mean_anchor_and_random_negatives_refuse_what_they_cannot_do(toy, tiny_bert):
+    items, users, train = toy
+    with pytest.raises(ValueError, match="anchor='mean' averages the history items of user pairs; got pair_types='item'"):
+        finetune(train, items, users, tiny_config(tiny_bert, anchor="mean"))
+    with pytest.raises(ValueError, match="anchor must be one of"):
+        finetune(train, items, users, tiny_config(tiny_bert, anchor="median"))
+    with pytest.raises(ValueError, match=r"random_negatives must be <= the number of items \(10\), got 11"):
+        finetune(train, items, users, tiny_config(tiny_bert, pair_types="user", random_negatives=11))
