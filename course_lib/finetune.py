@@ -127,7 +127,11 @@ class FinetuneResult:
         """Encode with the trained model in memory: (n, dim) unit rows, like ``TextEncoder(path).encode``
         (reuses the frozen layers' cached states, so it is faster than reloading the folder)."""
         if self._runner is None:
-            raise ValueError("this result holds no model; load the saved folder with TextEncoder(result.path)")
+            if self.path is None:
+                raise ValueError("this result holds no model and no folder; run finetune again with out=...")
+            from .encode import TextEncoder
+
+            return TextEncoder(str(self.path), max_length=self.config.max_length).encode(texts)
         return self._runner.encode(texts)
 
 
@@ -880,10 +884,51 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
         result.path = save_model(model, tokenizer, out, overwrite=overwrite,
                                  meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
                                        "best_step": result.best_step, "best_val": result.best_val,
-                                       "steps": step})
+                                       "steps": step, "train_seconds": train_seconds,
+                                       "seconds": time.perf_counter() - t_start,
+                                       "history": hist.to_dict("list"), "evals": ev.to_dict("list")})
     result.seconds = time.perf_counter() - t_start
     result.train_seconds = train_seconds
     return result
+
+
+def finetune_cached(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | None = None,
+                    config: FinetuneConfig | None = None, folder=None) -> FinetuneResult:
+    """:func:`finetune`, trained once and then reused: the model folder lives in the cache
+    (``<cache_dir>/finetuned/<key>``, or ``folder``), keyed by the settings, the training log and the item texts.
+
+    A second call with the same inputs loads the curves from the folder's ``finetune.json`` in milliseconds
+    (``result.model`` is None; ``result.encode`` loads the folder). Any change to the log, the items or a setting
+    trains a new model. Processes that ask at once wait on a ``filelock`` lock, so the model is trained once.
+    """
+    import hashlib
+
+    from filelock import FileLock
+
+    from .runtime import cache_dir
+
+    config = FinetuneConfig() if config is None else config
+    if not isinstance(config, FinetuneConfig):
+        raise TypeError(f"config must be a FinetuneConfig, got {type(config).__name__}")
+    _check_config(config)
+    h = hashlib.sha256(json.dumps(_jsonable(asdict(config)), sort_keys=True, default=str).encode())
+    h.update(str(get_device(config.device).type).encode())
+    log = train[[C.USER, C.ITEM, C.TIMESTAMP]].astype(str).sort_values([C.USER, C.TIMESTAMP, C.ITEM])
+    h.update(pd.util.hash_pandas_object(log, index=False).values.tobytes())
+    h.update(pd.util.hash_pandas_object(items[[C.ITEM, C.TEXT]].astype(str), index=False).values.tobytes())
+    if users is not None and "description" in users.columns and "description" in config.context:
+        h.update(pd.util.hash_pandas_object(users[[C.USER, "description"]].astype(str), index=False).values.tobytes())
+    out = Path(folder) if folder is not None else cache_dir() / "finetuned" / h.hexdigest()[:20]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(str(out.parent / f".{out.name}.lock")):
+        meta_file = out / "finetune.json"
+        meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
+        if "history" in meta and "evals" in meta:
+            return FinetuneResult(path=out, history=pd.DataFrame(meta["history"]), evals=pd.DataFrame(meta["evals"]),
+                                  best_step=int(meta["best_step"]), best_val=meta["best_val"],
+                                  n_pairs=int(meta["n_pairs"]), seconds=float(meta.get("seconds", 0.0)),
+                                  train_seconds=float(meta.get("train_seconds", 0.0)), config=config)
+        return finetune(train, items, users, config, out=out, overwrite=True)
 
 
 class _nullcontext:
@@ -930,5 +975,5 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
 
 
 __all__ = ["FAST", "FinetuneConfig", "FinetuneResult", "discovery_ndcg", "discovery_targets", "finetune",
-           "info_nce", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs", "user_pairs",
-           "validation_split"]
+           "finetune_cached", "info_nce", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs",
+           "user_pairs", "validation_split"]

@@ -383,3 +383,23 @@ def test_mean_anchor_and_random_negatives_refuse_what_they_cannot_do(toy, tiny_b
         finetune(train, items, users, tiny_config(tiny_bert, anchor="median"))
     with pytest.raises(ValueError, match=r"random_negatives must be <= the number of items \(10\), got 11"):
         finetune(train, items, users, tiny_config(tiny_bert, pair_types="user", random_negatives=11))
+
+
+def test_finetune_cached_trains_once_and_retrains_when_the_log_changes(toy, tiny_bert, tmp_path, monkeypatch):
+    items, users, train = toy
+    monkeypatch.setenv("COURSE_CACHE_DIR", str(tmp_path / "cache"))
+    calls = []
+    real = ft.finetune
+    monkeypatch.setattr(ft, "finetune", lambda *a, **k: calls.append(1) or real(*a, **k))
+    cfg = tiny_config(tiny_bert, epochs=1)
+    first = ft.finetune_cached(train, items, users, cfg)
+    again = ft.finetune_cached(train.sample(frac=1.0, random_state=1), items, users, cfg)  # same log, other order
+    assert len(calls) == 1 and again.path == first.path and again.model is None
+    pd.testing.assert_frame_equal(again.history, first.history, check_dtype=False)
+    pd.testing.assert_frame_equal(again.evals, first.evals, check_dtype=False)
+    np.testing.assert_allclose(again.encode(WORDS), first.encode(WORDS), atol=1e-5)  # loaded from the folder
+    ft.finetune_cached(train.iloc[1:], items, users, cfg)  # one event fewer: a different model
+    ft.finetune_cached(train, items, users, replace(cfg, lr=2e-3))  # another setting: a different model
+    assert len(calls) == 3 and len(list((tmp_path / "cache" / "finetuned").iterdir())) == 3 + 3  # + lock files
+    with pytest.raises(TypeError, match="config must be a FinetuneConfig, got dict"):
+        ft.finetune_cached(train, items, users, {"lr": 1e-3})
