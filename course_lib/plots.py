@@ -307,3 +307,58 @@ def plot_paired_by_group(paired: pd.DataFrame, metric: str = "ndcg", title: str 
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))
     return fig
+
+
+def plot_training(history: pd.DataFrame, evals: pd.DataFrame, title: str = "", best_step: int | None = None):
+    """A fine-tuning run's two curves on one step axis: the training loss (left axis, a running mean over ~5% of the
+    steps) and the validation score (right axis, one point per evaluation; step 0 is the model before training).
+    ``history`` and ``evals`` are ``FinetuneResult.history`` and ``.evals``; ``best_step`` is marked if given."""
+    checks.frame("history", history, ["step", "loss"], allow_empty=False, fix="pass FinetuneResult.history")
+    checks.frame("evals", evals, ["step", "val"], fix="pass FinetuneResult.evals")
+    fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=80)
+    window = max(1, len(history) // 20)
+    ax.plot(history["step"], history["loss"], color="tab:blue", alpha=0.25, lw=0.8)
+    ax.plot(history["step"], history["loss"].rolling(window, min_periods=1).mean(), color="tab:blue",
+            label=f"training loss (mean of {window} steps)")
+    ax.set_xlabel("training step")
+    ax.set_ylabel("training loss (InfoNCE)", color="tab:blue")
+    ax.grid(alpha=0.3)
+    if len(evals):
+        ax2 = ax.twinx()
+        ax2.plot(evals["step"], evals["val"], "o-", color="tab:orange", label="validation NDCG@10")
+        ax2.set_ylabel("validation NDCG@10", color="tab:orange")
+        if best_step is not None:
+            ax2.axvline(best_step, color="tab:green", ls="--", lw=1, label=f"kept: step {best_step}")
+        h1, l1 = ax.get_legend_handles_labels()
+        h2, l2 = ax2.get_legend_handles_labels()
+        ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper right")
+    ax.set_title(title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_projection(points: dict, labels, title: str = ""):
+    """Side-by-side 2-D scatter plots, one per entry of ``points`` (name -> (n, 2) coordinates, e.g. a PCA of
+    the item vectors before and after fine-tuning), coloured by ``labels`` (n category names)."""
+    if not isinstance(points, dict) or not points:
+        raise ValueError("points must be a non-empty dict of name -> (n, 2) array")
+    labels = np.asarray(labels)
+    for name, xy in points.items():
+        xy = np.asarray(xy)
+        if xy.ndim != 2 or xy.shape[1] != 2 or len(xy) != len(labels):
+            raise ValueError(f"points[{name!r}] must have shape ({len(labels)}, 2), got {xy.shape}")
+    cats = list(pd.unique(labels))
+    cmap = plt.get_cmap("tab20", max(len(cats), 1))
+    fig, axes = plt.subplots(1, len(points), figsize=(4.2 * len(points) + 1.8, 4), dpi=80, squeeze=False)
+    for ax, (name, xy) in zip(axes[0], points.items()):
+        xy = np.asarray(xy)
+        for k, cat in enumerate(cats):
+            sel = labels == cat
+            ax.scatter(xy[sel, 0], xy[sel, 1], s=6, color=cmap(k), label=str(cat))
+        ax.set_title(name, fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    axes[0][-1].legend(fontsize=7, markerscale=2, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.suptitle(title, fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,5 +1,6 @@
 """Plot helpers draw what they are given (checked on the figure's own data, not by eye)."""
 import numpy as np
+import pandas as pd
 import pytest
 
 from course_lib import constants as C
@@ -88,3 +89,25 @@ def test_paired_by_group_refuses_what_it_cannot_draw():
         plots.plot_paired_by_group(df.assign(b=["hybrid", "EASE", "popularity", "popularity"]))
     with pytest.raises(ValueError, match="no rows with reference == 'best'"):
         plots.plot_paired_by_group(df.assign(reference="popularity"))
+
+
+def test_training_plot_draws_both_curves_and_the_kept_step(close_figures):
+    hist = pd.DataFrame({"step": np.arange(1, 41), "loss": np.linspace(3.0, 1.0, 40)})
+    evals = pd.DataFrame({"step": [0, 20, 40], "val": [0.05, 0.08, 0.07]})
+    fig = plots.plot_training(hist, evals, "run", best_step=20)
+    ax, ax2 = fig.axes
+    assert list(ax.lines[0].get_ydata()) == list(hist["loss"])  # raw loss, then its running mean
+    assert ax.lines[1].get_ydata()[-1] == pytest.approx(hist["loss"].iloc[-2:].mean())
+    assert list(ax2.lines[0].get_ydata()) == [0.05, 0.08, 0.07] and list(ax2.lines[1].get_xdata()) == [20, 20]
+    with pytest.raises(ValueError, match="history"):
+        plots.plot_training(hist.drop(columns="loss"), evals)
+
+
+def test_projection_colours_each_category_and_checks_shapes(close_figures):
+    labels = ["a", "b", "a", "c"]
+    xy = np.arange(8.0).reshape(4, 2)
+    fig = plots.plot_projection({"before": xy, "after": -xy}, labels)
+    assert len(fig.axes) == 2 and [len(ax.collections) for ax in fig.axes] == [3, 3]
+    np.testing.assert_array_equal(fig.axes[1].collections[0].get_offsets(), -xy[[0, 2]])
+    with pytest.raises(ValueError, match=r"points\['after'\] must have shape \(4, 2\), got \(3, 2\)"):
+        plots.plot_projection({"before": xy, "after": xy[:3]}, labels)
