@@ -85,27 +85,13 @@ def _hub_endpoint() -> str:
 
 def _hub_reachable(timeout: float = HUB_PROBE_S) -> tuple[bool, str]:
     """Can a TCP connection to the hub be opened within ``timeout`` seconds (DNS included)? Returns (ok, why not)."""
-    import socket
-    import threading
     from urllib.parse import urlparse
+
+    from .runtime import tcp_reachable
 
     url = urlparse(_hub_endpoint())
     host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    result: list = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append("")
-        except OSError as e:
-            result.append(f"{type(e).__name__}: {e}")
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    if not result:
-        return False, f"no answer from {host} within {timeout:.0f} s"
-    return result[0] == "", result[0]
+    return tcp_reachable(host, port, timeout)
 
 
 def _in_hf_cache(repo_id: str) -> bool:

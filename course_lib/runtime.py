@@ -127,3 +127,27 @@ def environment_check(dataset_root=None):
     df = pd.DataFrame(rows, columns=["check", "value", "ok"]).set_index("check")
     df["ok"] = df["ok"].map({True: "yes", False: "NO"})
     return df
+
+
+def tcp_reachable(host: str, port: int, timeout: float) -> tuple[bool, str]:
+    """Can a TCP connection to (host, port) be opened within ``timeout`` seconds, DNS included? Returns (ok, why not).
+
+    The probe runs in a daemon thread, so a resolver that hangs cannot hold the caller past ``timeout``."""
+    import socket
+    import threading
+
+    result: list[str] = []
+
+    def probe():
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            result.append("")
+        except OSError as e:
+            result.append(f"{type(e).__name__}: {e.strerror or e}")
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result:
+        return False, f"no answer from {host}:{port} within {timeout:g} s"
+    return result[0] == "", result[0]

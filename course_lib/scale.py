@@ -10,8 +10,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import socket
-import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -24,7 +22,7 @@ from . import checks
 from . import constants as C
 from .encode import (DEFAULT_TEXT_MODEL, POOLINGS, _check_cache_arg, _check_texts, _position_limit, _show_progress,
                      locate_text_model)
-from .runtime import cache_dir
+from .runtime import cache_dir, tcp_reachable
 from .vectors import unit_rows
 
 INSTALL_HINT = 'pip install -e ".[scale]"'  # from the repository root; `make install` does it too
@@ -81,25 +79,6 @@ def _parse_address(address: str) -> tuple[str, int]:
     return host, port or (DEFAULT_CLIENT_PORT if client else DEFAULT_GCS_PORT)
 
 
-def _reachable(host: str, port: int, timeout: float) -> tuple[bool, str]:
-    """Can a TCP connection to (host, port) be opened within ``timeout`` seconds, DNS included? (ok, why not)."""
-    result: list[str] = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append("")
-        except OSError as e:
-            result.append(f"{type(e).__name__}: {e.strerror or e}")
-
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    if not result:
-        return False, f"no answer within {timeout:g} s"
-    return result[0] == "", result[0]
-
-
 def connect(address: str | None = None, *, num_cpus: int | None = None, object_store_mb: int | None = None,
             dashboard: bool | None = None, timeout_s: float = CONNECT_TIMEOUT_S) -> ClusterInfo:
     """Join the Ray cluster at ``address`` (else ``$RAY_ADDRESS``), or start a local one when neither is set.
@@ -153,7 +132,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, object_s
             host, port = _parse_address(target)
         except ValueError as e:
             raise ValueError(f"{source} {e}") from None
-        ok, why = _reachable(host, port, timeout_s)
+        ok, why = tcp_reachable(host, port, timeout_s)
         if not ok:
             raise ConnectionError(
                 f"cannot reach the Ray cluster at {target!r} ({source}) within {timeout_s:g} s: {why}. "
