@@ -48,28 +48,30 @@ ANCHORS = ("text", "mean")
 
 @dataclass(frozen=True)
 class FinetuneConfig:
-    """Settings of :func:`finetune`. The defaults are the best design measured so far on the shop within a CPU
-    budget (``benchmarks/finetune_experiments.py``: top layer trained on shared item pairs); :data:`FAST` is a
-    quicker variant for a lecture. Full fine-tuning (``freeze_layers=0``) costs ~6x the compute per step."""
+    """Settings of :func:`finetune`. The defaults are the best design measured on the shop within a CPU budget
+    (``benchmarks/finetune_results.md``): user pairs (last 5 items -> next new item) whose anchor is the mean of the
+    history items' embeddings (a profile, as the recommender builds it), 128 uniform catalogue negatives per step,
+    the top 2 of MiniLM's 6 layers trained. :data:`FAST` is a quicker variant for a lecture. Full fine-tuning
+    (``freeze_layers=0``) costs ~6x the compute per step."""
 
     # ---- model ------------------------------------------------------------------------------------------
     model: str = DEFAULT_TEXT_MODEL  # HF id or local folder of an *encoder* (BERT-like); default: bundled MiniLM
     max_length: int = 48  # tokens per text in training; shop texts are ~30-45 tokens, longer inputs only cost time
     # ---- training pairs (built from the training log only) --------------------------------------------
-    pair_types: str = "item"  # "item": item -> an item the same user took soon after; "user": user context ->
+    pair_types: str = "user"  # "item": item -> an item the same user took soon after; "user": user context ->
     #                           their next new item; "item+user": both, mixed
     window: int = 3  # item pairs: each event is paired with the next `window` events of the same user
     max_gap_days: float | None = 30.0  # item pairs: ... that happened at most this many days later (None: any gap)
     min_cooccurrence: int = 3  # item pairs: ... and only items that at least this many users took both of
-    history_n: int = 3  # user pairs: the context holds the texts of the user's last `history_n` items
-    context: str = "description+history"  # user pairs: what the context text is made of (see CONTEXTS)
-    anchor: str = "text"  # user pairs: "text": the context is one joined text; "mean": the anchor is the mean of the
+    history_n: int = 5  # user pairs: the context holds the texts of the user's last `history_n` items
+    context: str = "history"  # user pairs: what the context text is made of (see CONTEXTS)
+    anchor: str = "mean"  # user pairs: "text": the context is one joined text; "mean": the anchor is the mean of the
     #                       context items' embeddings, exactly how the kit builds a profile, so training matches use
-    max_pairs: int | None = 3000  # random subsample (seeded) of the pairs to bound the time; None: use all
+    max_pairs: int | None = 4000  # random subsample (seeded) of the pairs to bound the time; None: use all
     hard_negatives: bool = False  # add to each pair one item the frozen model finds close to the anchor but the
     #                               user never took (more signal per step, 1.5x the compute; risk of false negatives)
     hard_negative_ranks: tuple = (10, 60)  # ... drawn from these neighbour ranks of the anchor item (skip the top ten)
-    random_negatives: int = 0  # items drawn uniformly from the catalogue each step as extra negatives. In-batch
+    random_negatives: int = 128  # items drawn uniformly from the catalogue each step as extra negatives. In-batch
     #                            negatives are positives of other pairs, so popular items are pushed away as often
     #                            as they are pulled in (the model learns lift, not popularity); uniform negatives
     #                            keep how often an item is chosen in the geometry
@@ -84,7 +86,7 @@ class FinetuneConfig:
     evals_per_epoch: int = 1  # validation NDCG@10 computed this many times per epoch (and once before training)
     patience: int = 2  # stop after this many evaluations without a better validation score; the best is kept
     weight_decay: float = 0.01  # AdamW decoupled weight decay (not on biases and LayerNorm weights)
-    freeze_layers: int = 5  # freeze the embeddings and the bottom N transformer layers (0: train everything);
+    freeze_layers: int = 4  # freeze the embeddings and the bottom N transformer layers (0: train everything);
     #                         the frozen part runs without dropout, as a fixed feature extractor
     cache_frozen: bool = True  # with freeze_layers: keep each distinct text's hidden states after the frozen part
     #                            and run only the top layers each step (same numbers, much less compute)
@@ -94,7 +96,7 @@ class FinetuneConfig:
     lora_dropout: float = 0.1  # dropout on the LoRA branch
     # ---- optimiser and running --------------------------------------------------------------------
     batch_size: int = 32  # pairs per step; each pair's positive is a negative for the other pairs in the batch
-    lr: float = 5e-4  # peak learning rate (full fine-tuning: ~5e-5; LoRA wants more, e.g. 5e-4)
+    lr: float = 3e-4  # peak learning rate (full fine-tuning: ~5e-5; LoRA wants more, e.g. 5e-4)
     warmup_frac: float = 0.1  # share of the steps with a linear warm-up, then linear decay to 0
     grad_clip: float = 1.0  # clip the gradient norm to this (None or 0: no clipping)
     seed: int = C.SEED  # pairs subsample, shuffling, dropout, LoRA init
@@ -745,7 +747,8 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     ctx_codes = None
     if config.anchor == "mean":  # each anchor is the mean of its context items' embeddings (a profile)
         if "context_items" not in pairs.columns:
-            raise ValueError("anchor='mean' needs pairs with a 'context_items' column (user_pairs builds it)")
+            raise ValueError("anchor='mean' needs pairs with a 'context_items' column (user_pairs builds it); "
+                             "for pairs of texts pass FinetuneConfig(anchor='text')")
         text_of = dict(zip(items[C.ITEM], items[C.TEXT]))
         ctx_codes = [np.array([vocab.setdefault(text_of[i], len(vocab)) for i in ctx], dtype=np.int64)
                      for ctx in pairs["context_items"]]

@@ -36,7 +36,8 @@ def toy():
 def tiny_config(tiny_bert, **kw):
     base = dict(model=tiny_bert, max_length=16, batch_size=4, epochs=2, evals_per_epoch=1, patience=5,
                 max_pairs=None, val_frac=0.0, freeze_layers=0, lr=1e-3, seed=0, device="cpu",
-                min_cooccurrence=1)
+                min_cooccurrence=1, pair_types="item", context="description+history", history_n=3, anchor="text",
+                random_negatives=0)  # the plain design; tests of the profile-shaped anchor ask for it
     base.update(kw)
     return FinetuneConfig(**base)
 
@@ -314,7 +315,7 @@ def test_minilm_loss_matches_sentence_transformers_and_falls(shop, tmp_path):
     with torch.no_grad():
         assert abs(float(info_nce(run.embed(a), run.embed(p), 20.0, )) - float(ref)) < 1e-5
     cfg = replace(FinetuneConfig(), max_length=48, batch_size=16, epochs=3, val_frac=0.0, device="cpu",
-                  mask_duplicates=False)
+                  mask_duplicates=False, anchor="text", random_negatives=0, freeze_layers=5, lr=5e-4)
     res = finetune(train, shop.items, shop.users, cfg, pairs=pairs, out=tmp_path / "minilm")
     loss = res.history["loss"].to_numpy()
     assert loss[-4:].mean() < loss[:4].mean()
