@@ -61,13 +61,13 @@ def test_report_parameters_are_documented():
     assert all(spec[name]["help"] for name in required)
 
 
-def check_metrics(path: Path, dataset: str, k: int = 10):
+def check_metrics(path: Path, dataset: str, k: int = 10, extra_methods: tuple = ()):
     m = json.loads(path.read_text())  # strict JSON: json.loads would accept NaN, so look for it explicitly
     assert "NaN" not in path.read_text() and "Infinity" not in path.read_text()
     assert m["schema_version"] == 2 and m["config"]["dataset"] == dataset and m["k"] == k
     assert m["task"] == m["config"]["task"] == "discovery" and m["config"]["split"] == "global"
     assert list(m["methods"]) == ["random", "popularity", "item-kNN", "EASE", "content", "hybrid", "multi-interest",
-                               "tier-aware"]
+                               "tier-aware", *extra_methods]
     assert set(m["metrics"]) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc"}
     assert set(m["segments"]) <= {"cold", "tail", "torso", "head"} and m["groups"] == ["all", "returning", "new"]
     u = m["users"]
@@ -141,7 +141,8 @@ def test_sweep_on_movielens_files_gives_two_reports_and_one_comparison(tmp_path)
     data = write_movielens_like(tmp_path / "ml")
     out = tmp_path / "sweep"
     r = subprocess.run([sys.executable, "-m", "course_lib", "report", "--dataset", "movielens-100k", "--data-dir",
-                        str(data), "--param", "FAST=True", "--param", "K=5,10", "--out", str(out)],
+                        str(data), "--param", "FAST=True", "--param", "K=5,10", "--param", "FINETUNE=True",
+                        "--param", "FINETUNE_PAIRS=64", "--param", "FINETUNE_EPOCHS=1", "--out", str(out)],
                        capture_output=True, text=True, cwd=ROOT, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     progress = [line for line in r.stdout.splitlines() if line.startswith("[")]
@@ -150,7 +151,10 @@ def test_sweep_on_movielens_files_gives_two_reports_and_one_comparison(tmp_path)
     assert sorted(p.name for p in out.iterdir()) == ["K=10", "K=5", "compare.html"]
     runs = {}
     for k in (5, 10):
-        m = runs[k] = check_metrics(out / f"K={k}" / "metrics.json", "movielens-100k", k=k)
+        m = runs[k] = check_metrics(out / f"K={k}" / "metrics.json", "movielens-100k", k=k,
+                                    extra_methods=("content (fine-tuned)", "hybrid (fine-tuned)"))
+        assert m["config"]["finetune"] is True and m["config"]["finetune_pairs"] == 64
+        assert any(n.startswith("fine-tuned text model: ") for n in m["notes"])
         assert m["content_space"] == "text only" and any("no item pictures" in n for n in m["notes"])
         assert m["tier_recovery"] is None and m["config"]["data_dir"] == "<data>"
         check_reader_page(out / f"K={k}" / "report.html", "movielens-100k", [str(tmp_path)])
