@@ -957,6 +957,9 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
         raise FileExistsError(f"out={str(out)!r} already exists; pass overwrite=True to replace it")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a shared cache or a colleague needs the usual mode
     old = None
     try:
         model.save_pretrained(tmp, safe_serialization=True)

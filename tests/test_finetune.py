@@ -404,3 +404,15 @@ def test_finetune_cached_trains_once_and_retrains_when_the_log_changes(toy, tiny
     assert len(calls) == 3 and len(list((tmp_path / "cache" / "finetuned").iterdir())) == 3 + 3  # + lock files
     with pytest.raises(TypeError, match="config must be a FinetuneConfig, got dict"):
         ft.finetune_cached(train, items, users, {"lr": 1e-3})
+
+
+def test_a_saved_model_folder_has_the_usual_permissions(toy, tiny_bert, tmp_path):
+    import os
+
+    items, users, train = toy
+    old = os.umask(0o022)
+    try:
+        res = finetune(train, items, users, tiny_config(tiny_bert, epochs=1), out=tmp_path / "m")
+    finally:
+        os.umask(old)
+    assert (res.path.stat().st_mode & 0o777) == 0o755  # not mkdtemp's 0o700: others can read a shared model
