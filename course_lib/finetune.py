@@ -403,8 +403,12 @@ def add_lora(model, r: int, alpha: float, dropout: float):
         from peft import LoraConfig, get_peft_model
     except ImportError:  # pragma: no cover - peft is a dependency
         raise ImportError("lora_r > 0 needs the peft package: pip install peft (make install does)") from None
+    import warnings
+
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear", bias="none")
-    return get_peft_model(model, cfg)
+    with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for the user to do
+        warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
+        return get_peft_model(model, cfg)
 
 
 def mean_pool(last_hidden_state, attention_mask):
@@ -961,6 +965,10 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a shared cache or a colleague needs the usual mode
     old = None
+    from transformers.utils import logging as hf_logging
+
+    bar_was_on = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()  # a one-shard "Writing model shards" bar is noise in a notebook
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
@@ -975,6 +983,9 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
         if old is not None and old.exists() and not out.exists():
             os.replace(old, out)
         raise
+    finally:
+        if bar_was_on:
+            hf_logging.enable_progress_bar()
     if old is not None:
         shutil.rmtree(old, ignore_errors=True)
     return out
