@@ -60,9 +60,15 @@ ifeq ($(USER_KERNEL),1)
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python (course kit)" >/dev/null
 endif
 
+# Notebooks nbval does not re-run at their defaults (minutes of training, a language model, a million items, or a
+# report that tests/test_report.py runs already): they run once, with small parameters, in the browser check
+# (make check-lab) or under papermill (tests/test_notebooks.py).
+NBVAL_HEAVY := 07_finetuning 08_explanations 09_report 10_scaling
+
 test: $(STAMP)
 	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m pytest tests notebooks --nbval-lax --nbval-current-env \
-	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider $(PYTEST_ARGS)
+	  --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider \
+	  $(foreach n,$(NBVAL_HEAVY),--ignore=notebooks/$(n).ipynb) $(PYTEST_ARGS)
 
 test-fast: $(STAMP)
 	$(PY) -m pytest tests -m "not slow" -p no:cacheprovider $(PYTEST_ARGS)
