@@ -217,3 +217,27 @@ def test_explanation_solutions_pass(shop):
     f = fidelity(ease, users, k=10, n_cite=1, seed=42)
     assert s.leave_rate(ease, users) == float(f["leaves top-10 (cited removed)"].mean())
     assert np.isfinite(s.leave_rate(ease, users))
+
+
+def test_finetuning_solutions_pass(tiny_bert):
+    import torch
+
+    from course_lib import finetune as ft
+
+    s = load_solution("s07_finetuning")
+    g = torch.Generator().manual_seed(0)
+    anchors, cands = torch.randn(6, 8, generator=g), torch.randn(10, 8, generator=g)
+    assert s.loss_scale5(anchors, cands) == pytest.approx(float(ft.info_nce(anchors, cands, 5.0)), abs=1e-5)
+    _, model = ft.load_encoder(tiny_bert)  # 2 layers: freezing 1 leaves the top layer and the pooler
+    top = sum(p.numel() for n, p in model.named_parameters() if n.startswith(("encoder.layer.1.", "pooler.")))
+    _, m2 = ft.load_encoder(tiny_bert)
+    assert ft.freeze_bottom(m2, 1) == top
+    with pytest.raises(ValueError, match="freeze_layers=5 but the model has 2 layers"):
+        s.n_trainable_5(tiny_bert)
+    from course_lib.evaluate import Evaluation
+
+    toy = _toy_evaluation()
+    pu = toy.per_user.replace({"method": {"content": "content (tuned)"}})
+    ev = Evaluation(pu, toy.per_user.iloc[:0], toy.per_user.iloc[:0], 10)
+    tail = pu[pu["segment"] == "tail"].pivot(index="user", columns="method", values="ndcg")
+    assert s.tail_vs_ease(ev, n_boot=200) == pytest.approx((tail["content (tuned)"] - tail["EASE"]).mean())
