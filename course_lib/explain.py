@@ -5,7 +5,8 @@ here is a term of the score itself. For the methods the course builds, the score
 
 - content (cosine with a weighted mean profile): s(u, i) = Σ_j (w_j / W) (v_j · v_i) / ‖p_u‖ exactly;
 - item-kNN: s(u, i) = Σ_{j ∈ history} sim(j, i);  EASE: s(u, i) = Σ_{j ∈ history} B[j, i];
-- multi-interest: the interest whose centroid retrieved the item, and within it Σ_j (v_j · v_i) / (n ‖c‖).
+- multi-interest: the interest whose centroid retrieved the item, and within it Σ_j (v_j · v_i) / (n ‖c‖) (the
+  explanation's score is then that cosine, not the model's slot-rank score).
 
 so each history item's share of the score is exact, and :func:`fidelity` checks that the cited items matter by removing
 them and re-ranking.
@@ -35,6 +36,8 @@ class Contribution:
     title: str
     value: float  # its term of the score
     share: float  # value / score (shares of all history items sum to 1)
+    event: str | None = None  # the strongest event the user had with it (view < click < purchase), when known
+    interest: dict | None = None  # {"name", "tier"} of the user's interest that holds this item, when known
 
 
 @dataclass
@@ -45,7 +48,7 @@ class Explanation:
     item_id: object
     title: str
     method: str
-    score: float
+    score: float  # the quantity the contributions decompose (for multi-interest: the cosine with the centroid)
     source: str  # "history", "description" or "popularity" (what the score was built from)
     contributions: list = field(default_factory=list)  # Contribution, largest first
     interest: dict | None = None  # {"name", "tier", "share"} of the user's interest that retrieved the item
@@ -57,8 +60,16 @@ class Explanation:
         return [c for c in self.contributions[:top] if c.share >= min_share]
 
     def table(self) -> pd.DataFrame:
-        return pd.DataFrame([{"history item": c.item_id, "title": c.title, "term of the score": round(c.value, 4),
-                              "share": round(c.share, 3)} for c in self.contributions])
+        rows = []
+        for c in self.contributions:
+            row = {"history item": c.item_id, "title": c.title, "term of the score": round(c.value, 4),
+                   "share": round(c.share, 3)}
+            if any(x.event for x in self.contributions):
+                row["event"] = c.event or "–"
+            if any(x.interest for x in self.contributions):
+                row["interest"] = f"{c.interest['name']} ({c.interest['tier']})" if c.interest else "–"
+            rows.append(row)
+        return pd.DataFrame(rows)
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -113,11 +124,16 @@ def _terms(model, user, item_row):
 # ---------------------------------------------------------------------------------------------------------
 # the public function
 # ---------------------------------------------------------------------------------------------------------
-def explain(model: Recommender, user, item_id, tiered: dict | None = None, method: str | None = None) -> Explanation:
+def explain(model: Recommender, user, item_id, tiered: dict | None = None, method: str | None = None,
+            log: pd.DataFrame | None = None) -> Explanation:
     """Structured evidence for ``item_id`` on ``user``'s list from a fitted ``model``, and a templated sentence.
 
-    ``tiered`` (``user -> UserInterests`` from ``tiers.discover_all``) names the interest behind the item; a
-    multi-interest model brings its own. A user with no history gets the model's fallback, said plainly.
+    ``tiered`` (``user -> UserInterests`` from ``tiers.discover_all``) names the interest behind each cited item; a
+    multi-interest model brings its own. ``log``: an interaction log with an event column, read for the verbs
+    ("viewed", "bought"); default the model's own training log (item-kNN and EASE keep no event types, so pass the
+    training log to word them like the others). A user with no history gets the model's fallback, said plainly.
+    For a multi-interest model the score reported is the cosine with the interest's centroid (what the terms
+    decompose); the model's own ranking score (a slot position) is kept in ``notes``.
     """
     from .serving import MultiInterest
 
@@ -138,6 +154,7 @@ def explain(model: Recommender, user, item_id, tiered: dict | None = None, metho
                         "with us yet, so nothing personal is claimed.")
         exp.notes.append(f"no training history: the {name} model's fallback ({model.fallback_label}) ranked it")
         return exp
+    ui = None
     if isinstance(model, MultiInterest):
         ui = model.tiered_[user]
         ints = [it for it in ui.interests]
@@ -150,18 +167,51 @@ def explain(model: Recommender, user, item_id, tiered: dict | None = None, metho
         norm = max(float(np.linalg.norm(mean)), 1e-12)
         rows, values = _by_item(rows, (v[rows] @ v[item_row]) / (len(rows) * norm))
         exp.interest = {"name": it.name or _title(cat, it.medoid), "tier": it.tier, "share": round(it.share, 3)}
-        exp.notes.append("multi-interest: the terms decompose the cosine with the interest's centroid")
+        exp.score = float(values.sum())
+        exp.notes.append(f"multi-interest: the score is the cosine with the {exp.interest['name']} interest's "
+                         f"centroid, which the terms decompose; the model ranks by slot (its own score {score:g})")
     else:
         rows, values = _terms(model, user, item_row)
+        if tiered is not None and user in tiered:
+            ui = tiered[user]
+    history = _history(model, user) if log is None else log[log[C.USER] == user]
+    events = _strongest_events(history)
     total = float(values.sum())
     order = np.argsort(-values, kind="stable")
     exp.contributions = [Contribution(cat.ids[r], _title(cat, r), float(values[k]),
-                                      float(values[k] / total) if abs(total) > 1e-12 else 0.0)
+                                      float(values[k] / total) if abs(total) > 1e-12 else 0.0,
+                                      event=events.get(cat.ids[r]),
+                                      interest=_holder(ui, r, cat, exp.interest if isinstance(model, MultiInterest)
+                                                       else None))
                          for k, r in ((k, int(rows[k])) for k in order)]
-    if exp.interest is None and tiered is not None and user in tiered:
-        exp.interest = _interest_of(tiered[user], cat, rows, values)
-    exp.sentence = template(exp, _history(model, user))
+    if exp.interest is None and ui is not None:
+        exp.interest = _interest_of(ui, cat, rows, values)
+    exp.sentence = template(exp)
     return exp
+
+
+def _strongest_events(history: pd.DataFrame) -> dict:
+    """item id -> the strongest event type the user had with it (purchase > click > view; unknown types weakest)."""
+    if C.EVENT not in history.columns or history.empty:
+        return {}
+    strength = history[C.EVENT].map(lambda e: C.EVENT_WEIGHTS.get(str(e), 0.0))
+    best = history.assign(_s=strength.to_numpy()).sort_values("_s", ascending=False, kind="stable")
+    return best.drop_duplicates(C.ITEM).set_index(C.ITEM)[C.EVENT].astype(str).to_dict()
+
+
+def _holder(ui, row: int, cat, owner: dict | None) -> dict | None:
+    """The user's interest that holds history item ``row`` (the one holding most of its events; ties: the stronger).
+    A multi-interest explanation decomposes one interest (``owner``), so every term belongs to it."""
+    if owner is not None:
+        return {"name": owner["name"], "tier": owner["tier"]}
+    if ui is None:
+        return None
+    best, best_n = None, 0
+    for it in ui.interests:
+        n = int(np.sum(np.asarray(it.items) == row))
+        if n > best_n:
+            best, best_n = it, n
+    return None if best is None else {"name": best.name or _title(cat, best.medoid), "tier": best.tier}
 
 
 def _title(cat, row: int) -> str:
@@ -186,21 +236,36 @@ def _interest_of(ui, cat, rows, values) -> dict | None:
 
 
 def template(exp: Explanation, history: pd.DataFrame | None = None) -> str:
-    """The sentence built from the evidence alone: the cited items, their share, and the interest with its tier."""
+    """The sentence built from the evidence alone: the cited items with what the user did with each, the interest
+    each of them belongs to (with its tier; an interest is only claimed for its own items), and their share.
+
+    ``history`` (optional, a log with an event column) fills in events the contributions do not carry."""
     cited = exp.cited()
     if not cited:
         return f"“{exp.title}” scored {exp.score:.3f}, but no single item of your history explains it."
-    verb = "chose"
     if history is not None and C.EVENT in history.columns:
-        ev = history[history[C.ITEM].isin([c.item_id for c in cited])][C.EVENT]
-        if len(ev):
-            verb = VERBS.get(str(ev.mode().iloc[0]), "chose")
-    names = ", ".join(f"“{c.title}”" for c in cited)
+        events = _strongest_events(history)
+        cited = [c if c.event else Contribution(c.item_id, c.title, c.value, c.share, events.get(c.item_id),
+                                                c.interest) for c in cited]
+    groups: dict = {}  # interest -> verb -> titles, in order of first appearance (largest term first)
+    for c in cited:
+        key = (c.interest["name"], c.interest["tier"]) if c.interest else None
+        verb = VERBS.get(str(c.event), "chose") if c.event else "chose"
+        groups.setdefault(key, {}).setdefault(verb, []).append(f"“{c.title}”")
+    parts, last_verb = [], None
+    for key, by_verb in groups.items():
+        said = []
+        for verb, titles in by_verb.items():
+            said.append((f"{verb} " if verb != last_verb else "") + ", ".join(titles))
+            last_verb = verb
+        text = " and ".join(said)
+        if key is not None:
+            n = sum(len(t) for t in by_verb.values())
+            text += f" ({'both ' if n == 2 else 'all ' if n > 2 else ''}part of your {key[1]} interest in {key[0]})"
+        parts.append(text)
+    body = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
     share = sum(c.share for c in cited)
-    out = f"Because you {verb} {names} ({share:.0%} of the score)"
-    if exp.interest:
-        out += f", part of your {exp.interest['tier']} interest in {exp.interest['name']}"
-    return out + "."
+    return f"Because you {body}; {'together ' if len(cited) > 1 else ''}{share:.0%} of the score."
 
 
 # ---------------------------------------------------------------------------------------------------------

@@ -52,6 +52,12 @@ def test_multi_interest_names_the_interest_and_decomposes_its_cosine(setup):
     v = model.catalogue.vectors[cat.row[item]]  # the model ranks in its own (unit) space
     assert sum(t.value for t in exp.contributions) == pytest.approx(float((c @ v).max()), abs=1e-4)
     assert f"interest in {exp.interest['name']}" in exp.sentence
+    # the score shown is the cosine the terms decompose (not the slot-rank score the model ranks by), so the
+    # shares in the sentence are shares of the score in the same explanation
+    assert exp.score == pytest.approx(float((c @ v).max()), abs=1e-4)
+    assert float(model.score([user])[0, cat.row[item]]) >= 90  # the model's own score is a slot position
+    assert all(t.value == pytest.approx(t.share * exp.score, abs=1e-6) for t in exp.contributions)
+    assert any("ranks by slot" in n for n in exp.notes)
 
 
 def test_tiers_name_the_interest_for_other_methods(setup):
@@ -60,6 +66,61 @@ def test_tiers_name_the_interest_for_other_methods(setup):
     tiered = discover_all(train, cat, users=users[:3])
     exp = explain(model, users[0], cat.ids[model.recommend([users[0]], 1)[0, 0]], tiered=tiered)
     assert exp.interest is not None and exp.interest["name"]
+
+
+def _holder(ui, row):
+    return [it for it in ui.interests if row in set(np.asarray(it.items).tolist())]
+
+
+def test_an_interest_is_claimed_only_for_its_own_items(setup):
+    """Each cited item is followed by its own interest: no item is said to be part of another item's interest."""
+    cat, train, users = setup
+    model = Content(cat, half_life_days=30).fit(train)
+    tiered = discover_all(train, cat, users=users)
+    mixed = 0
+    for user in users:
+        exp = explain(model, user, cat.ids[model.recommend([user], 1)[0, 0]], tiered=tiered)
+        cited = exp.cited()
+        for c in cited:
+            holders = _holder(tiered[user], int(cat.row[c.item_id]))
+            assert (c.interest is None) == (not holders)
+            if c.interest is None:
+                continue
+            assert c.interest["name"] in [it.name or cat.items[C.TITLE].iloc[it.medoid] for it in holders]
+            after = exp.sentence[exp.sentence.index(f"“{c.title}”"):]
+            claim = after[after.index("interest in ") + len("interest in "):]
+            assert claim.startswith(c.interest["name"]), (exp.sentence, c.title, c.interest)
+        mixed += len({c.interest["name"] for c in cited if c.interest}) > 1
+    assert mixed > 0  # the check above was exercised on lists citing several interests
+
+
+def test_template_words_each_item_by_its_event_and_interest():
+    from course_lib.explain import Contribution, Explanation, template
+
+    exp = Explanation("u", "i9", "Pavé Flex 1", "content", 0.72, "history", contributions=[
+        Contribution("i1", "Pavé Edge 3", 0.13, 0.175, "click", {"name": "sandals", "tier": "secondary"}),
+        Contribution("i2", "Stride Neo 3", 0.10, 0.135, "click", {"name": "sandals", "tier": "secondary"}),
+        Contribution("i3", "Loomwell Flex 9", 0.05, 0.07, "view", {"name": "bedding", "tier": "core"})])
+    assert template(exp) == ("Because you looked closely at “Pavé Edge 3”, “Stride Neo 3” (both part of your "
+                             "secondary interest in sandals) and viewed “Loomwell Flex 9” (part of your core "
+                             "interest in bedding); together 38% of the score.")
+    exp.contributions = exp.contributions[2:]
+    assert template(exp) == ("Because you viewed “Loomwell Flex 9” (part of your core interest in bedding); "
+                             "7% of the score.")
+
+
+def test_every_method_words_the_same_events_alike(setup):
+    """The verb is the strongest event the user had with each cited item, whichever method cites it (item-kNN and
+    EASE keep no event types, so they read the training log)."""
+    cat, train, users = setup
+    user = users[-1]
+    h = train[train[C.USER] == user]
+    strongest = {i: max(g[C.EVENT], key=lambda e: C.EVENT_WEIGHTS[e]) for i, g in h.groupby(C.ITEM)}
+    for model in (Content(cat, half_life_days=30).fit(train), EASE(cat).fit(train), ItemKNN(cat).fit(train)):
+        exp = explain(model, user, cat.ids[model.recommend([user], 1)[0, 0]], log=train)
+        assert all(c.event == strongest[c.item_id] for c in exp.contributions)
+        assert "chose" not in exp.sentence
+    assert all(c.event is None for c in explain(EASE(cat).fit(train), user, cat.ids[0]).contributions)
 
 
 def test_a_new_user_is_told_the_truth(setup):
