@@ -38,6 +38,7 @@ NOTEBOOK_DIR = KIT_ROOT / "notebooks"
 REPORT_NOTEBOOK = NOTEBOOK_DIR / "09_report.ipynb"
 KERNEL_NAME = "course-kit"  # the notebooks' kernelspec; `make install` registers it in .venv and for the user
 KERNEL_DISPLAY_NAME = "Python (course kit)"
+CELL_TIMEOUT_S = 3600  # per cell: 07 trains a model for ~10-25 min on a laptop CPU; this only catches a hang
 HEADLESS = {"INTERACTIVE": False}  # injected into headless runs of notebooks that declare it (those with widgets)
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"  # headless kernels draw figures into the notebook
 REPORT_FILES = ("per_user.csv", "metrics.json")  # what the report notebook writes into OUTPUT_DIR; moved into place
@@ -130,7 +131,7 @@ def remove_user_kernel() -> bool:
     return True
 
 
-def execute(src: str | Path, dest: str | Path, parameters: dict | None = None, timeout: int = 900):
+def execute(src: str | Path, dest: str | Path, parameters: dict | None = None, timeout: int = CELL_TIMEOUT_S):
     """Execute ``src`` with papermill into ``dest``, with ``parameters`` injected; return the notebook."""
     import papermill as pm
 
@@ -359,13 +360,13 @@ def run_notebooks(out: str | Path = "reports", parameters: dict | None = None, n
         files_dest = None
         if nb.name == REPORT_NOTEBOOK.name and "OUTPUT_DIR" not in params:
             files_dest = out / "shop"
-        _run_atomic(nb, out / nb.name, params, timeout=900, files_dest=files_dest)
+        _run_atomic(nb, out / nb.name, params, timeout=CELL_TIMEOUT_S, files_dest=files_dest)
         results.append({"notebook": nb.stem, "seconds": round(time.perf_counter() - t0, 1)})
         print(f"  {nb.stem}: {results[-1]['seconds']} s -> {out / (nb.stem + '.html')}", flush=True)
     return results
 
 
-def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int = 900) -> None:
+def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int = CELL_TIMEOUT_S) -> None:
     """Re-execute committed notebooks in place with their defaults (no papermill metadata), for commits."""
     import nbformat
     from nbclient import NotebookClient
