@@ -856,8 +856,9 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
                 bar.close()
                 raise FloatingPointError(f"the loss became {lval} at step {step}; lower lr (now {config.lr}) "
                                          "or keep grad_clip on")
+            scale_now = float(scale.detach()) if hasattr(scale, "detach") else float(scale)  # learnt: a tensor
             history.append({"step": step, "epoch": epoch + (b + 1) / steps_per_epoch, "loss": lval,
-                            "lr": sched.get_last_lr()[0], "scale": float(scale)})
+                            "lr": sched.get_last_lr()[0], "scale": scale_now})
             bar.update(1)
             bar.set_postfix(loss=f"{lval:.3f}")
             if step in eval_points:
