@@ -51,9 +51,9 @@ CI_PARAMETERS = {
                    "SECONDARY_WEIGHTS": [0.25], "N_BOOT": 100},
     "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
     "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
-    "07_finetuning": {"MAX_PAIRS": 256, "EPOCHS": 1, "SMALL_PAIRS": 48, "SMALL_EPOCHS": 2, "N_BOOT": 200},
+    "07_finetuning": {"MAX_PAIRS": 128, "EPOCHS": 1, "SMALL_PAIRS": 32, "SMALL_EPOCHS": 2, "LORA": False, "N_BOOT": 100},
     "09_report": {"FAST": True},
-    "08_explanations": {"N_USERS": 20, "N_LLM_USERS": 3, "N_BOOT": 200},
+    "08_explanations": {"N_USERS": 12, "N_LLM_USERS": 2, "N_BOOT": 100},
     "10_scaling": {"FAST": True},
 }
 

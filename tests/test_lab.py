@@ -82,7 +82,7 @@ def test_make_lab_ships_the_widget_settings_and_the_kernel_twice():
 
 def test_ci_runs_the_browser_check_instead_of_the_papermill_runs():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test PYTEST_ARGS='-m \"not papermill\"'" in ci and "make check-lab" in ci
+    assert "make test NBVAL=0 PYTEST_ARGS='-m \"not papermill\"'" in ci and "make check-lab" in ci
     assert ci.index("make test") < ci.index("make check-lab")  # the check reuses make test's warm cache
     import test_notebooks  # the marked tests exist and share the browser check's parameters
 

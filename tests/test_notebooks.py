@@ -2,7 +2,7 @@
 
 nbval (run by `make test` over notebooks/) re-executes the committed notebooks with their defaults and compares the
 cells marked NBVAL_CHECK_OUTPUT; this file covers the parameterized, headless path that `make report` uses.
-CI runs each notebook twice at most: nbval at defaults, and the small-parameter run in a real browser
+CI runs each notebook once: the small-parameter run in a real browser
 (`make check-lab`, course_lib/labcheck.py), which deselects the `papermill` tests here (`-m "not papermill"`).
 Without a browser, `make test` runs them. The MovieLens run of 00 always runs here.
 """
