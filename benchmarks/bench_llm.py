@@ -98,6 +98,20 @@ def interests_of(ds, tiered, users, item_labels, per_user: int = 3):
     return rows
 
 
+
+def _checked_stats(what: str, checked, seconds: float, n_examples: int) -> dict:
+    """Rates and examples of generated texts after the grounding check (``llm.generate_checked`` results)."""
+    caught = [c for c in checked if c.offending][:n_examples]
+    accepted = [c.text for c in checked if c.from_llm][:n_examples]
+    return {f"{what}: flagged ungrounded by the lexical check": float(np.mean([c.reason.startswith("ungrounded")
+                                                                             for c in checked])),
+            f"{what}: off-format": float(np.mean([c.reason.startswith(("off-format", "empty")) for c in checked])),
+            f"{what}: shown from the LLM": float(np.mean([c.from_llm for c in checked])),
+            f"{what}: seconds": seconds,
+            f"{what}: caught examples": " || ".join(f"{c.llm_text!r} -> {[(m.text, m.field) for m in c.offending]}"
+                                                    for c in caught),
+            f"{what}: accepted examples": " || ".join(repr(t) for t in accepted)}
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--users", type=int, default=30, help="users whose interests are named")
@@ -245,15 +259,7 @@ def main(argv=None) -> dict:
                                      max_new_tokens=48)
         res["explanations: users"] = len(checked)
         res["explanations: prompts with a truncated history"] = notes
-        res["explanations: ungrounded (hallucination rate)"] = float(np.mean([c.reason.startswith("ungrounded") for c in checked]))
-        res["explanations: off-format"] = float(np.mean([c.reason.startswith(("off-format", "empty")) for c in checked]))
-        res["explanations: shown from the LLM"] = float(np.mean([c.from_llm for c in checked]))
-        res["explanations: seconds"] = time.perf_counter() - t0
-        caught = [c for c in checked if c.offending][: args.examples]
-        res["explanations: caught examples"] = " || ".join(
-            f"{c.llm_text!r} -> {[(m.text, m.field) for m in c.offending]}" for c in caught)
-        okx = [c.text for c in checked if c.from_llm][: args.examples]
-        res["explanations: accepted examples"] = " || ".join(repr(t) for t in okx)
+        res.update(_checked_stats("explanations", checked, time.perf_counter() - t0, args.examples))
 
     if "grounding" not in skip:
         per_user, evid = [], []
@@ -267,14 +273,7 @@ def main(argv=None) -> dict:
                                               interests=[it.name for it in ui.interests], vocabulary=vocab))
         t0 = time.perf_counter()
         summaries = L.summarise_interests(llm, per_user, evid, vocab, max_new_tokens=60)
-        res["summaries: ungrounded (hallucination rate)"] = float(np.mean([s.reason.startswith("ungrounded") for s in summaries]))
-        res["summaries: off-format"] = float(np.mean([s.reason.startswith(("off-format", "empty")) for s in summaries]))
-        res["summaries: shown from the LLM"] = float(np.mean([s.from_llm for s in summaries]))
-        res["summaries: seconds"] = time.perf_counter() - t0
-        caught = [s for s in summaries if s.offending][: args.examples]
-        res["summaries: caught examples"] = " || ".join(
-            f"{s.llm_text!r} -> {[(m.text, m.field) for m in s.offending]}" for s in caught)
-        res["summaries: accepted examples"] = " || ".join(repr(s.text) for s in [s for s in summaries if s.from_llm][: args.examples])
+        res.update(_checked_stats("summaries", summaries, time.perf_counter() - t0, args.examples))
 
     # ---- the LLM profiler vs the history mean -----------------------------------------------------------
     if "profile" not in skip:
