@@ -92,6 +92,11 @@ def check_metrics(path: Path, dataset: str, k: int = 10, extra_methods: tuple = 
     assert all(v["verdict"] in ("supported", "refuted", "mixed (tied)", "not testable here")
                or re.fullmatch(r"too few users to judge \(\d+\)", v["verdict"]) for v in m["verdicts"]), m["verdicts"]
     assert m["headlines"][0].startswith("Task: **discovery**")
+    assert [f["method"] for f in m["fidelity"]] == ["content", "item-kNN", "EASE"]  # explanations, tested (08)
+    for f in m["fidelity"]:
+        assert f["users"] > 0 and 0 <= f["leaves top-K, random removed"] <= 1
+        assert 0 <= f["leaves top-K, cited removed"] <= 1
+        assert f["faithful"] == (f["lo"] is not None and f["lo"] > 0)
     if u["new"]:  # new users are served on purpose: no method with a fallback is below popularity by more than noise
         for p in paired:
             if p["group"] == "new" and p["b"] == "popularity" and p["a"] != "random" and p["hi"] is not None:
