@@ -448,6 +448,9 @@ def _range_checks() -> dict:
         "SEED": (lambda v: 0 <= v <= SEED_MAX, f"must be between 0 and {SEED_MAX} (2**32 - 1)"),
         "IMAGE_SIZE": (lambda v: 32 <= v <= 1024, "must be between 32 and 1024 pixels"),
         "N_BOOT": (lambda v: v >= 10, "must be >= 10 (bootstrap resamples)"),
+        "N_EXPLAIN": (lambda v: v >= 2, "must be >= 2 (users in the paired fidelity test)"),
+        "FINETUNE_PAIRS": (lambda v: v >= 2, "must be >= 2 (training pairs; in-batch negatives need two)"),
+        "FINETUNE_EPOCHS": (lambda v: v >= 1, "must be >= 1"),
     }
 
 

@@ -985,6 +985,8 @@ CLI_CASES = [
     (["report", "--param", "FAST=1", "--out", "{tmp}/o"], ["FAST must be True or False", "1"]),
     (["report", "--param", "OUTPUT_DIR=/tmp", "--out", "{tmp}/o"], ["OUTPUT_DIR", "--out"]),
     (["report", "--param", "INTERACTIVE=True", "--out", "{tmp}/o"], ["INTERACTIVE", "headless"]),
+    (["report", "--param", "N_EXPLAIN=1", "--out", "{tmp}/o"], ["N_EXPLAIN must be >= 2", "got 1"]),
+    (["report", "--param", "FINETUNE_PAIRS=1", "--out", "{tmp}/o"], ["FINETUNE_PAIRS must be >= 2", "got 1"]),
     (["report", "--param", "K=3", "--param", "K=4", "--out", "{tmp}/o"], ["K", "twice"]),
     (["report", "--param", "=3", "--out", "{tmp}/o"], ["NAME", "empty"]),
     (["report", "--out", "{tmp}/a-file"], ["--out", "a-file", "is a file"]),
