@@ -105,8 +105,10 @@ class FinetuneConfig:
     half_life_days: float | None = 30.0  # validation profiles: recency weighting, as notebook 06 uses
 
 
-FAST = replace(FinetuneConfig(), max_pairs=1500, epochs=2, patience=1)
-"""A quicker variant for a lecture: half the pairs, two epochs (about half the default's time)."""
+FAST = replace(FinetuneConfig(), max_pairs=2000, epochs=2, freeze_layers=5, random_negatives=64, patience=1)
+"""A quicker variant for a lecture: half the pairs, two epochs, the top layer only, 64 uniform negatives. Measured on
+the shop (benchmarks/finetune_results.md): content NDCG@10 1.63x frozen, against 2.34x for the default, in about
+a third of its training time."""
 
 
 @dataclass
