@@ -66,7 +66,7 @@ class FinetuneConfig:
     history_n: int = 5  # user pairs: the context holds the texts of the user's last `history_n` items
     context: str = "history"  # user pairs: what the context text is made of (see CONTEXTS)
     anchor: str = "mean"  # user pairs: "text": the context is one joined text; "mean": the anchor is the mean of the
-    #                       context items' embeddings, exactly how the kit builds a profile, so training matches use
+    #                       distinct context items' embeddings, close to how the kit builds a profile (training ~ use)
     max_pairs: int | None = 4000  # random subsample (seeded) of the pairs to bound the time; None: use all
     hard_negatives: bool = False  # add to each pair one item the frozen model finds close to the anchor but the
     #                               user never took (more signal per step, 1.5x the compute; risk of false negatives)
@@ -819,11 +819,13 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
             uniq, inv_all = np.unique(np.concatenate([c.ravel(), extra, *ctx]), return_inverse=True)
             inv = inv_all[:c.size].reshape(c.shape)
             emb = live.embed([texts[i] for i in uniq])
-            if ctx_codes is not None:  # anchor = mean of the context items' embeddings
-                pos_of = {t: k for k, t in enumerate(uniq)}
+            if ctx_codes is not None:  # anchor = mean of the distinct context items' embeddings (a profile)
                 w = torch.zeros(len(idx), len(uniq), device=device)
+                start = c.size + len(extra)  # the context codes follow the pairs and the extra negatives
                 for r, cc in enumerate(ctx):
-                    w[r, [pos_of[t] for t in cc]] = 1.0 / len(cc)
+                    cols = np.unique(inv_all[start:start + len(cc)])
+                    w[r, cols] = 1.0 / len(cols)
+                    start += len(cc)
                 anchors = w @ emb
             else:
                 anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
