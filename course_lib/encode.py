@@ -15,6 +15,7 @@ from typing import Sequence
 import numpy as np
 
 from . import checks
+from .adapter import read_dense
 from .cache import EmbeddingCache, bytes_key, text_key
 from .runtime import cache_dir, get_device
 
@@ -204,18 +205,35 @@ class TextEncoder:
         self.config = TextEncoderConfig(model, pooling, max_length, batch_size, normalize, device, cache)
         self.model.to(self.device).eval()
         self.dim = int(self.model.config.hidden_size)
+        # a fine-tuned adapter (sentence-transformers' Dense after pooling, notebook 07) is applied, never ignored
+        self.adapter = read_dense(self.path) if Path(self.path).is_dir() else None
+        self._adapter_t = None
+        if self.adapter is not None:
+            import torch
+
+            if pooling != "mean":
+                raise ValueError(f"the model folder {self.path} holds an adapter trained after mean pooling; "
+                                 f"pass pooling='mean' (got pooling={pooling!r})")
+            if self.adapter.shape[0] != self.dim:
+                raise ValueError(f"the adapter in {self.path} expects {self.adapter.shape[0]}-dim vectors but the "
+                                 f"model gives {self.dim}; re-save the adapter with this model")
+            self._adapter_t = torch.from_numpy(self.adapter).to(self.device)
+            self.dim = int(self.adapter.shape[1])
         if pooling == "pooler" and not hasattr(self.model, "pooler"):
             raise ValueError(f"model {model!r} ({type(self.model).__name__}) has no pooler; use pooling='mean' or 'cls'")
         self._cache: EmbeddingCache | None = None
         if cache:
             base = Path(cache) if isinstance(cache, (str, os.PathLike)) else cache_dir() / "text"
             key = f"{_state_fingerprint(self.model)}-{pooling}-{max_length}-{'norm' if normalize else 'raw'}"
+            if self.adapter is not None:  # adapted vectors never share the frozen model's cache
+                key += "-dense" + hashlib.sha256(self.adapter.tobytes()).hexdigest()[:12]
             self._cache = EmbeddingCache(base / key, self.dim)
 
     def __repr__(self) -> str:
         c = self.config
         return (f"TextEncoder(model={c.model!r}, pooling={c.pooling!r}, max_length={c.max_length}, "
-                f"dim={self.dim}, device={self.device.type!r})")
+                f"dim={self.dim}, device={self.device.type!r}"
+                + (", adapter=True)" if self.adapter is not None else ")"))
 
     # ---- the batched path -------------------------------------------------------------------------------
     def encode(self, texts: Sequence[str], batch_size: int | None = None, show_progress: bool | None = None) -> np.ndarray:
@@ -262,6 +280,8 @@ class TextEncoder:
             vec = out.last_hidden_state[:, 0]
         else:
             vec = out.pooler_output
+        if self._adapter_t is not None:  # the adapter W after pooling (sentence-transformers' Dense: x @ W)
+            vec = vec @ self._adapter_t.to(vec.dtype)
         return F.normalize(vec, p=2, dim=1) if self.config.normalize else vec
 
     # ---- the article's path, kept for teaching and benchmarks --------------------------------------------

@@ -54,6 +54,11 @@ class FinetuneConfig:
     the top 2 of MiniLM's 6 layers trained. :data:`FAST` is a quicker variant for a lecture. Full fine-tuning
     (``freeze_layers=0``) costs ~6x the compute per step."""
 
+    # ---- what trains -------------------------------------------------------------------------------------
+    method: str = "top-layers"  # "adapter": a matrix W after pooling, on cached frozen vectors, full-catalogue
+    #                             softmax (seconds; :data:`ADAPTER` has its settings); "top-layers": the top
+    #                             (6 - freeze_layers) transformer layers; "lora": LoRA adapters of rank lora_r on
+    #                             every layer (merged on save). See METHODS and notebook 07's cost table
     # ---- model ------------------------------------------------------------------------------------------
     model: str = DEFAULT_TEXT_MODEL  # HF id or local folder of an *encoder* (BERT-like); default: bundled MiniLM
     max_length: int = 48  # tokens per text in training; shop texts are ~30-45 tokens, longer inputs only cost time
@@ -91,7 +96,7 @@ class FinetuneConfig:
     cache_frozen: bool = True  # with freeze_layers: keep each distinct text's hidden states after the frozen part
     #                            and run only the top layers each step (same numbers, much less compute)
     cache_budget_mb: int = 1024  # ... at most this much memory for those hidden states (beyond it: recomputed)
-    lora_r: int = 0  # > 0: train LoRA adapters of this rank instead of the weights (参数高效), merged on save
+    lora_r: int = 0  # method="lora": the rank of the LoRA adapters (参数高效; 0: 8), merged on save
     lora_alpha: float = 16.0  # LoRA scaling numerator (the update is scaled by alpha / r)
     lora_dropout: float = 0.1  # dropout on the LoRA branch
     # ---- optimiser and running --------------------------------------------------------------------
@@ -104,6 +109,13 @@ class FinetuneConfig:
     amp: bool = True  # autocast on CUDA (bf16 where supported, else fp16 with a gradient scaler); ignored on CPU
     half_life_days: float | None = 30.0  # validation profiles: recency weighting, as notebook 06 uses
 
+
+METHODS = ("adapter", "top-layers", "lora")
+
+ADAPTER = replace(FinetuneConfig(), method="adapter", epochs=8, batch_size=128, lr=3e-3, weight_decay=0.0,
+                  patience=2)
+"""The linear adapter (:mod:`course_lib.adapter`): the same 4,000 pairs as the default, W trained on cached frozen
+vectors with a softmax over the whole catalogue. Seconds on a laptop CPU; measured on the shop in notebook 07."""
 
 FAST = replace(FinetuneConfig(), max_pairs=2000, epochs=2, freeze_layers=5, random_negatives=64, patience=1)
 """A quicker variant for a lecture: half the pairs, two epochs, the top layer only, 64 uniform negatives. Measured on
@@ -125,6 +137,7 @@ class FinetuneResult:
     train_seconds: float = 0.0  # of which: the training steps alone (no loading, no evaluations)
     config: FinetuneConfig = field(default_factory=FinetuneConfig)
     model: object = None  # the trained torch model (in memory, merged if LoRA), for callers who skip saving
+    adapter: np.ndarray | None = None  # method="adapter": the learnt W (dim x dim; vectors are v @ W, then unit)
     _runner: object = field(default=None, repr=False)
 
     def encode(self, texts) -> np.ndarray:
@@ -386,7 +399,7 @@ def freeze_bottom(model, n_layers: int) -> int:
         layers = _encoder_layers(model)
         if layers is None:
             raise ValueError(f"freeze_layers={n_layers}: cannot find the layer stack of {type(model).__name__}; "
-                             "use freeze_layers=0 or lora_r > 0")
+                             "use freeze_layers=0 or method='lora'")
         if n_layers > len(layers):
             raise ValueError(f"freeze_layers={n_layers} but the model has {len(layers)} layers; "
                              f"pass at most {len(layers)}")
@@ -404,7 +417,7 @@ def add_lora(model, r: int, alpha: float, dropout: float):
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:  # pragma: no cover - peft is a dependency
-        raise ImportError("lora_r > 0 needs the peft package: pip install peft (make install does)") from None
+        raise ImportError("method='lora' needs the peft package: pip install peft (make install does)") from None
     import warnings
 
     cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear", bias="none")
@@ -588,6 +601,13 @@ def _check_config(config: FinetuneConfig) -> None:
     checks.number("val_frac", config.val_frac, min=0, below=1)
     checks.integer("freeze_layers", config.freeze_layers, min=0)
     checks.integer("lora_r", config.lora_r, min=0)
+    checks.choice("method", config.method, METHODS)
+    if config.lora_r and config.method != "lora":
+        raise ValueError(f"lora_r={config.lora_r} is set but method={config.method!r}; pass method='lora' to train "
+                         "LoRA adapters (lora_r is their rank)")
+    if config.method == "adapter" and config.anchor != "mean":
+        raise ValueError(f"method='adapter' trains on cached item vectors, so the anchor must be the mean of the "
+                         f"context items' vectors; got anchor={config.anchor!r}. Pass anchor='mean' (the default)")
     checks.choice("pair_types", config.pair_types, PAIR_TYPES)
     checks.choice("context", config.context, CONTEXTS)
     checks.choice("anchor", config.anchor, ANCHORS)
@@ -599,9 +619,9 @@ def _check_config(config: FinetuneConfig) -> None:
         checks.integer("max_pairs", config.max_pairs, min=2, fix="or None for all pairs")
     if config.grad_clip:
         checks.number("grad_clip", config.grad_clip, above=0, fix="or None for no clipping")
-    if config.lora_r and config.freeze_layers:
-        raise ValueError(f"lora_r={config.lora_r} and freeze_layers={config.freeze_layers} both set: LoRA already freezes every "
-                         "base weight; pass freeze_layers=0 with lora_r")
+    if config.method == "lora" and config.freeze_layers:
+        raise ValueError(f"method='lora' and freeze_layers={config.freeze_layers} both set: LoRA already freezes every "
+                         "base weight; pass freeze_layers=0 with method='lora'")
     lo, hi = config.hard_negative_ranks
     if not 0 <= lo < hi:
         raise ValueError(f"hard_negative_ranks must be (low, high) with 0 <= low < high, got {config.hard_negative_ranks}")
@@ -709,6 +729,8 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     if pairs is None:
         pairs = training_pairs(fit_log, items, users, config)
     pairs = _check_pairs(pairs, items)
+    if config.method == "adapter":
+        return _finetune_adapter(pairs, items, fit_log, val_log, config, device, out, overwrite, eval_fn, t_start)
 
     # ---- model ----------------------------------------------------------------------------------------
     tokenizer, model = load_encoder(config.model)
@@ -723,8 +745,8 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
         frozen = _Runner(tokenizer, model, device, config.max_length, autocast)
         pairs = _add_hard_negatives(pairs, items, fit_log, frozen, config, rng)
     n_base = sum(p.numel() for p in model.parameters())
-    if config.lora_r:
-        model = add_lora(model, config.lora_r, config.lora_alpha, config.lora_dropout)
+    if config.method == "lora":
+        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout)
     else:
         freeze_bottom(model, config.freeze_layers)
     live = _Runner(tokenizer, model, device, config.max_length, autocast, n_frozen=config.freeze_layers,
@@ -880,7 +902,7 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
             for n, p in model.named_parameters():
                 if n in best["state"]:
                     p.copy_(best["state"][n])
-    if config.lora_r:
+    if config.method == "lora":
         model = model.merge_and_unload()
     for p in model.parameters():
         p.requires_grad_(True)
@@ -901,6 +923,68 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
                                        "history": hist.to_dict("list"), "evals": ev.to_dict("list")})
     result.seconds = time.perf_counter() - t_start
     result.train_seconds = train_seconds
+    return result
+
+
+class _AdapterEncoder:
+    """The frozen encoder followed by the adapter W, in memory: ``encode(texts)`` gives unit rows, as
+    ``TextEncoder(folder)`` does for the saved folder."""
+
+    def __init__(self, base, W):
+        self.base, self.W = base, np.asarray(W, dtype=np.float32)
+
+    def encode(self, texts) -> np.ndarray:
+        from .vectors import unit_rows
+
+        return unit_rows(self.base.encode(texts) @ self.W).astype(np.float32)
+
+
+def _finetune_adapter(pairs, items, fit_log, val_log, config, device, out, overwrite, eval_fn, t_start):
+    """method='adapter': encode the catalogue once with the frozen model (the embedding cache), build each pair's
+    anchor as the mean of its context items' vectors, and train W with :func:`course_lib.adapter.train_adapter`."""
+    from .adapter import mean_anchors, train_adapter
+    from .encode import TextEncoder
+
+    if "context_items" not in pairs.columns or "positive_item" not in pairs.columns:
+        raise ValueError("method='adapter' needs user pairs with 'context_items' and 'positive_item' columns "
+                         "(user_pairs builds them); pairs of free texts need method='top-layers' or 'lora'")
+    base = TextEncoder(config.model, device=config.device, show_progress=False)
+    item_vecs = base.encode(items[C.TEXT].tolist())
+    row_of = {item: r for r, item in enumerate(items[C.ITEM])}
+    anchors = mean_anchors(item_vecs, list(pairs["context_items"]), row_of)
+    positives = pairs["positive_item"].map(row_of).to_numpy()
+
+    score = None
+    if eval_fn is not None:
+        def score(W):
+            return float(eval_fn(_AdapterEncoder(base, W)))
+    elif val_log is not None:
+        from .vectors import unit_rows
+
+        def score(W):
+            return discovery_ndcg(unit_rows(item_vecs @ W), items, fit_log, val_log, 10, config.half_life_days)
+
+    fit = train_adapter(anchors, positives, item_vecs, epochs=config.epochs, batch_size=config.batch_size,
+                        lr=config.lr, scale=config.scale, weight_decay=config.weight_decay,
+                        patience=config.patience, seed=config.seed, eval_fn=score, device=str(device))
+    steps_per_epoch = fit["steps_per_epoch"]
+    hist = pd.DataFrame([{**h, "lr": config.lr, "scale": config.scale} for h in fit["history"]],
+                        columns=["step", "epoch", "loss", "lr", "scale"])
+    ev = pd.DataFrame([{"step": int(round(e["epoch"] * steps_per_epoch)), "epoch": float(e["epoch"]),
+                        "val": e["val"]} for e in fit["evals"]], columns=["step", "epoch", "val"])
+    best_step = int(round(fit["best_epoch"] * steps_per_epoch))
+    result = FinetuneResult(path=None, history=hist, evals=ev, best_step=best_step, best_val=fit["best_val"],
+                            n_pairs=len(pairs), seconds=0.0, train_seconds=fit["train_seconds"], config=config,
+                            model=None, adapter=fit["W"], _runner=_AdapterEncoder(base, fit["W"]))
+    if out is not None:
+        tokenizer, model = load_encoder(config.model)
+        result.path = save_model(model, tokenizer, out, overwrite=overwrite, adapter=fit["W"],
+                                 meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
+                                       "best_step": best_step, "best_val": fit["best_val"], "steps": fit["steps"],
+                                       "train_seconds": fit["train_seconds"],
+                                       "seconds": time.perf_counter() - t_start,
+                                       "history": hist.to_dict("list"), "evals": ev.to_dict("list")})
+    result.seconds = time.perf_counter() - t_start
     return result
 
 
@@ -955,8 +1039,12 @@ def _jsonable(d: dict) -> dict:
     return {k: (list(v) if isinstance(v, tuple) else v) for k, v in d.items()}
 
 
-def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None = None) -> Path:
+def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None = None,
+               adapter: np.ndarray | None = None) -> Path:
     """Save ``model`` + ``tokenizer`` as a folder ``TextEncoder`` loads (safetensors, tokenizer files, config.json).
+
+    ``adapter``: a matrix W applied after mean pooling, saved as sentence-transformers' ``Dense`` module
+    (:func:`course_lib.adapter.write_dense`); ``TextEncoder`` and ``SentenceTransformer`` both apply it.
 
     Atomic: everything is written to a temporary folder beside ``out``, then renamed into place; an interrupted
     run leaves no half-written model. ``meta`` is written to ``finetune.json`` (settings and curves summary).
@@ -977,6 +1065,10 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        if adapter is not None:
+            from .adapter import write_dense
+
+            write_dense(tmp, adapter)
         if meta is not None:
             (tmp / "finetune.json").write_text(json.dumps(meta, indent=2, default=str))
         if out.exists():
@@ -996,6 +1088,6 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
     return out
 
 
-__all__ = ["FAST", "FinetuneConfig", "FinetuneResult", "discovery_ndcg", "discovery_targets", "finetune",
+__all__ = ["ADAPTER", "FAST", "METHODS", "FinetuneConfig", "FinetuneResult", "discovery_ndcg", "discovery_targets", "finetune",
            "finetune_cached", "info_nce", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs",
            "user_pairs", "validation_split"]

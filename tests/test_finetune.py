@@ -107,8 +107,12 @@ def test_bad_arguments_are_named(toy, tiny_bert, tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(FileExistsError, match="out=.*taken.*overwrite=True"):
         finetune(train, items, users, tiny_config(tiny_bert), out=tmp_path / "taken")
-    with pytest.raises(ValueError, match="lora_r=4 and freeze_layers=1.*freeze_layers=0"):
-        finetune(train, items, users, tiny_config(tiny_bert, lora_r=4, freeze_layers=1))
+    with pytest.raises(ValueError, match="method='lora' and freeze_layers=1.*freeze_layers=0"):
+        finetune(train, items, users, tiny_config(tiny_bert, method="lora", lora_r=4, freeze_layers=1))
+    with pytest.raises(ValueError, match="lora_r=4 is set but method='top-layers'.*method='lora'"):
+        finetune(train, items, users, tiny_config(tiny_bert, lora_r=4))
+    with pytest.raises(ValueError, match="method must be one of.*'adapter'"):
+        finetune(train, items, users, tiny_config(tiny_bert, method="dense"))
     with pytest.raises(ValueError, match="freeze_layers=3 but the model has 2 layers"):
         finetune(train, items, users, tiny_config(tiny_bert, freeze_layers=3))
 
@@ -212,7 +216,7 @@ def test_freezing_keeps_the_bottom_and_the_cached_path_matches_the_model(toy, ti
 def test_lora_is_merged_into_a_plain_model(toy, tiny_bert, tmp_path):
     pytest.importorskip("peft")
     items, users, train = toy
-    res = finetune(train, items, users, tiny_config(tiny_bert, lora_r=4, lr=1e-2), out=tmp_path / "lora")
+    res = finetune(train, items, users, tiny_config(tiny_bert, method="lora", lora_r=4, lr=1e-2), out=tmp_path / "lora")
     files = {p.name for p in (tmp_path / "lora").iterdir()}
     assert "adapter_config.json" not in files and "model.safetensors" in files
     _, base = ft.load_encoder(tiny_bert)
@@ -336,7 +340,9 @@ def test_a_learnable_scale_moves_and_stays_clamped(toy, tiny_bert):
 def test_presets_are_valid():
     ft._check_config(FinetuneConfig())
     ft._check_config(ft.FAST)
+    ft._check_config(ft.ADAPTER)
     assert ft.FAST.max_pairs < FinetuneConfig().max_pairs
+    assert ft.ADAPTER.method == "adapter" and ft.ADAPTER.max_pairs == FinetuneConfig().max_pairs  # the same pairs
 
 
 # ---- the profile-shaped anchor and uniform negatives ------------------------------------------------------
