@@ -76,6 +76,10 @@ class FinetuneConfig:
     hard_negatives: bool = False  # add to each pair one item the frozen model finds close to the anchor but the
     #                               user never took (more signal per step, 1.5x the compute; risk of false negatives)
     hard_negative_ranks: tuple = (10, 60)  # ... drawn from these neighbour ranks of the anchor item (skip the top ten)
+    negatives: str = "random"  # "random": in-batch positives + `random_negatives` uniform catalogue items;
+    #                            "bank": a softmax over the WHOLE catalogue (as the adapter), the batch's own items
+    #                            live (with gradients) and every other item from a bank of vectors computed without
+    #                            gradients, refreshed each epoch (far more negatives per step at little cost)
     random_negatives: int = 128  # items drawn uniformly from the catalogue each step as extra negatives. In-batch
     #                            negatives are positives of other pairs, so popular items are pushed away as often
     #                            as they are pulled in (the model learns lift, not popularity); uniform negatives
@@ -111,11 +115,35 @@ class FinetuneConfig:
 
 
 METHODS = ("adapter", "top-layers", "lora")
+NEGATIVES = ("random", "bank")
 
 ADAPTER = replace(FinetuneConfig(), method="adapter", epochs=8, batch_size=128, lr=3e-3, weight_decay=0.0,
                   patience=2)
 """The linear adapter (:mod:`course_lib.adapter`): the same 4,000 pairs as the default, W trained on cached frozen
 vectors with a softmax over the whole catalogue. Seconds on a laptop CPU; measured on the shop in notebook 07."""
+
+def preset(method: str) -> FinetuneConfig:
+    """The kit's settings for each method: ``"adapter"`` (:data:`ADAPTER`), ``"top-layers"`` (the default
+    :class:`FinetuneConfig`: the top 2 layers, 128 random negatives) or ``"lora"`` (rank 8 on every layer)."""
+    checks.choice("method", method, METHODS)
+    if method == "adapter":
+        return ADAPTER
+    if method == "lora":
+        return replace(FinetuneConfig(), method="lora", freeze_layers=0, lora_r=8, lr=5e-4)
+    return FinetuneConfig()
+
+
+def cost_configs(model: str = DEFAULT_TEXT_MODEL, pairs: int = 512, epochs: int = 1, seed: int = C.SEED) -> dict:
+    """The rows of notebook 07's cost table (计算成本高): each kind of adaptation on **the same** ``pairs`` training
+    pairs (the same seed, pair settings and subsample), ``epochs`` epochs in batches of 32, so every row takes the same
+    number of steps. ``make warm`` trains the class budget (512 pairs, 1 epoch) so the notebook reads them back."""
+    top = replace(FinetuneConfig(), model=model, seed=seed, max_pairs=pairs, epochs=epochs, patience=epochs,
+                  batch_size=32)
+    return {"adapter (W after pooling)": replace(top, method="adapter", lr=ADAPTER.lr, weight_decay=0.0),
+            "top layer, bank negatives": replace(top, freeze_layers=5, negatives="bank"),
+            "top 2 layers, 128 random negatives": replace(top, freeze_layers=4),
+            "LoRA rank 8, every layer": replace(top, method="lora", freeze_layers=0, lora_r=8, lr=5e-4)}
+
 
 FAST = replace(FinetuneConfig(), max_pairs=2000, epochs=2, freeze_layers=5, random_negatives=64, patience=1)
 """A quicker variant for a lecture: half the pairs, two epochs, the top layer only, 64 uniform negatives. Measured on
@@ -135,6 +163,7 @@ class FinetuneResult:
     n_pairs: int  # training pairs used
     seconds: float  # wall time of the whole call
     train_seconds: float = 0.0  # of which: the training steps alone (no loading, no evaluations)
+    peak_memory_mb: float | None = None  # peak memory the training loop added (CPU: resident memory; CUDA: allocator)
     config: FinetuneConfig = field(default_factory=FinetuneConfig)
     model: object = None  # the trained torch model (in memory, merged if LoRA), for callers who skip saving
     adapter: np.ndarray | None = None  # method="adapter": the learnt W (dim x dim; vectors are v @ W, then unit)
@@ -426,6 +455,19 @@ def add_lora(model, r: int, alpha: float, dropout: float):
         return get_peft_model(model, cfg)
 
 
+def trainable_parameters(config: FinetuneConfig) -> int:
+    """How many numbers ``config`` trains: the adapter's dim x dim matrix, the unfrozen top layers, or the LoRA
+    adapters (the cost table's first column)."""
+    _check_config(config)
+    _, model = load_encoder(config.model)
+    if config.method == "adapter":
+        return int(model.config.hidden_size) ** 2
+    if config.method == "lora":
+        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout)
+        return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return freeze_bottom(model, config.freeze_layers)
+
+
 def mean_pool(last_hidden_state, attention_mask):
     """Mask-aware mean of the token vectors, exactly as ``TextEncoder(pooling='mean')`` and sentence-transformers."""
     mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
@@ -602,6 +644,7 @@ def _check_config(config: FinetuneConfig) -> None:
     checks.integer("freeze_layers", config.freeze_layers, min=0)
     checks.integer("lora_r", config.lora_r, min=0)
     checks.choice("method", config.method, METHODS)
+    checks.choice("negatives", config.negatives, NEGATIVES)
     if config.lora_r and config.method != "lora":
         raise ValueError(f"lora_r={config.lora_r} is set but method={config.method!r}; pass method='lora' to train "
                          "LoRA adapters (lora_r is their rank)")
@@ -710,6 +753,7 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
       complete or not at all. ``out=None`` keeps the model in memory only (``result.model``).
     """
     import torch
+    import torch.nn.functional as F
     from tqdm.auto import tqdm
     from transformers import get_linear_schedule_with_warmup
 
@@ -785,6 +829,17 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
         raise ValueError(f"random_negatives must be <= the number of items ({len(neg_pool)}), got "
                          f"{config.random_negatives}: each step draws them without replacement from the catalogue")
     texts = list(vocab)
+    bank_rows = None
+    if config.negatives == "bank":  # a full-catalogue softmax: the label of a pair is its positive's catalogue row
+        if "positive_item" not in pairs.columns:
+            raise ValueError("negatives='bank' needs pairs with a 'positive_item' column (user_pairs and item_pairs "
+                             "build it); for pairs of free texts pass negatives='random'")
+        first_row: dict[int, int] = {}  # text id -> the catalogue row it stands for (the first item with that text)
+        for r, t in enumerate(items[C.TEXT]):
+            first_row.setdefault(vocab[t], r)
+        bank_rows = np.array([first_row.get(i, -1) for i in range(len(vocab))], dtype=np.int64)
+        # a positive whose text another item shares is labelled with the row that stands for that text
+        label_rows = bank_rows[codes[:, 1]]
 
     # ---- evaluation ------------------------------------------------------------------------------------------
     item_texts = items[C.TEXT].tolist()
@@ -822,78 +877,95 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
 
     # ---- the loop -----------------------------------------------------------------------------------------
     keep_going = record_eval(0, 0.0)
-    model.train()
-    bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not _show_progress(show_progress))
-    step = 0
-    gen = torch.Generator().manual_seed(config.seed)
-    train_seconds = 0.0
-    for epoch in range(config.epochs):
-        if not keep_going:
-            break
-        perm = torch.randperm(len(pairs), generator=gen).numpy()
-        for b in range(steps_per_epoch):
-            t_step = time.perf_counter()
-            idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-            c = codes[idx]  # (B, 2 or 3) text ids
-            extra = rng.choice(neg_pool, config.random_negatives, replace=False) if config.random_negatives else \
-                np.zeros(0, np.int64)
-            ctx = [ctx_codes[i] for i in idx] if ctx_codes is not None else []
-            uniq, inv_all = np.unique(np.concatenate([c.ravel(), extra, *ctx]), return_inverse=True)
-            inv = inv_all[:c.size].reshape(c.shape)
-            emb = live.embed([texts[i] for i in uniq])
-            if ctx_codes is not None:  # anchor = mean of the distinct context items' embeddings (a profile)
-                w = torch.zeros(len(idx), len(uniq), device=device)
-                start = c.size + len(extra)  # the context codes follow the pairs and the extra negatives
-                for r, cc in enumerate(ctx):
-                    cols = np.unique(inv_all[start:start + len(cc)])
-                    w[r, cols] = 1.0 / len(cols)
-                    start += len(cc)
-                anchors = w @ emb
-            else:
-                anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
-            extra_pos = inv_all[c.size:c.size + len(extra)]
-            cand_ids = np.concatenate([inv[:, 1]] + ([inv[:, 2]] if c.shape[1] == 3 else []) + [extra_pos])
-            cands = emb[torch.as_tensor(cand_ids, device=device)]
-            mask = None
-            if config.mask_duplicates or len(extra):
-                m = cand_ids[None, :] == inv[:, 1][:, None]  # a candidate that is this pair's positive text
-                m[np.arange(len(idx)), np.arange(len(idx))] = False
-                mask = torch.as_tensor(m, device=device) if m.any() else None
-            scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
-            loss = info_nce(anchors, cands, scale, mask, config.symmetric)
-            optim.zero_grad(set_to_none=True)
-            if scaler is not None:
-                scaler.scale(loss).backward()
-                scaler.unscale_(optim)
-            else:
-                loss.backward()
-            if config.grad_clip:
-                torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-            if scaler is not None:
-                scaler.step(optim)
-                scaler.update()
-            else:
-                optim.step()
-            sched.step()
-            train_seconds += time.perf_counter() - t_step
-            step += 1
-            lval = float(loss.detach())
-            if not math.isfinite(lval):
-                bar.close()
-                raise FloatingPointError(f"the loss became {lval} at step {step}; lower lr (now {config.lr}) "
-                                         "or keep grad_clip on")
-            scale_now = float(scale.detach()) if hasattr(scale, "detach") else float(scale)  # learnt: a tensor
-            history.append({"step": step, "epoch": epoch + (b + 1) / steps_per_epoch, "loss": lval,
-                            "lr": sched.get_last_lr()[0], "scale": scale_now})
-            bar.update(1)
-            bar.set_postfix(loss=f"{lval:.3f}")
-            if step in eval_points:
-                keep_going = record_eval(step, epoch + (b + 1) / steps_per_epoch)
+    from .costs import measure
+
+    with measure(device) as cost:  # the training loop's time and the peak memory it adds (the cost table)
+        model.train()
+        bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not _show_progress(show_progress))
+        step = 0
+        gen = torch.Generator().manual_seed(config.seed)
+        train_seconds = 0.0
+        for epoch in range(config.epochs):
+            if not keep_going:
+                break
+            perm = torch.randperm(len(pairs), generator=gen).numpy()
+            if bank_rows is not None:  # the bank: every item's vector under the current weights, no gradients
+                t_bank = time.perf_counter()
+                bank = torch.from_numpy(live.encode(item_texts)).to(device)
                 model.train()
-                if evals:
-                    bar.set_postfix(loss=f"{lval:.3f}", val=f"{evals[-1]['val']:.4f}")
-                if not keep_going:
-                    break
+                train_seconds += time.perf_counter() - t_bank
+            for b in range(steps_per_epoch):
+                t_step = time.perf_counter()
+                idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
+                c = codes[idx]  # (B, 2 or 3) text ids
+                extra = rng.choice(neg_pool, config.random_negatives, replace=False) \
+                    if config.random_negatives and bank_rows is None else np.zeros(0, np.int64)
+                ctx = [ctx_codes[i] for i in idx] if ctx_codes is not None else []
+                uniq, inv_all = np.unique(np.concatenate([c.ravel(), extra, *ctx]), return_inverse=True)
+                inv = inv_all[:c.size].reshape(c.shape)
+                emb = live.embed([texts[i] for i in uniq])
+                if ctx_codes is not None:  # anchor = mean of the distinct context items' embeddings (a profile)
+                    w = torch.zeros(len(idx), len(uniq), device=device)
+                    start = c.size + len(extra)  # the context codes follow the pairs and the extra negatives
+                    for r, cc in enumerate(ctx):
+                        cols = np.unique(inv_all[start:start + len(cc)])
+                        w[r, cols] = 1.0 / len(cols)
+                        start += len(cc)
+                    anchors = w @ emb
+                else:
+                    anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
+                if bank_rows is not None:
+                    live_rows = bank_rows[uniq]
+                    keep = np.flatnonzero(live_rows >= 0)  # texts of catalogue items: their live vectors replace the bank's
+                    cands = bank.index_copy(0, torch.as_tensor(live_rows[keep], device=device),
+                                            F.normalize(emb[torch.as_tensor(keep, device=device)].float(), dim=1))
+                    scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
+                    logits = scale * F.normalize(anchors.float(), dim=1) @ cands.T
+                    loss = F.cross_entropy(logits, torch.as_tensor(label_rows[idx], device=device))
+                else:
+                    extra_pos = inv_all[c.size:c.size + len(extra)]
+                    cand_ids = np.concatenate([inv[:, 1]] + ([inv[:, 2]] if c.shape[1] == 3 else []) + [extra_pos])
+                    cands = emb[torch.as_tensor(cand_ids, device=device)]
+                    mask = None
+                    if config.mask_duplicates or len(extra):
+                        m = cand_ids[None, :] == inv[:, 1][:, None]  # a candidate that is this pair's positive text
+                        m[np.arange(len(idx)), np.arange(len(idx))] = False
+                        mask = torch.as_tensor(m, device=device) if m.any() else None
+                    scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
+                    loss = info_nce(anchors, cands, scale, mask, config.symmetric)
+                optim.zero_grad(set_to_none=True)
+                if scaler is not None:
+                    scaler.scale(loss).backward()
+                    scaler.unscale_(optim)
+                else:
+                    loss.backward()
+                if config.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
+                if scaler is not None:
+                    scaler.step(optim)
+                    scaler.update()
+                else:
+                    optim.step()
+                sched.step()
+                train_seconds += time.perf_counter() - t_step
+                step += 1
+                lval = float(loss.detach())
+                if not math.isfinite(lval):
+                    bar.close()
+                    raise FloatingPointError(f"the loss became {lval} at step {step}; lower lr (now {config.lr}) "
+                                             "or keep grad_clip on")
+                scale_now = float(scale.detach()) if hasattr(scale, "detach") else float(scale)  # learnt: a tensor
+                history.append({"step": step, "epoch": epoch + (b + 1) / steps_per_epoch, "loss": lval,
+                                "lr": sched.get_last_lr()[0], "scale": scale_now})
+                bar.update(1)
+                bar.set_postfix(loss=f"{lval:.3f}")
+                if step in eval_points:
+                    keep_going = record_eval(step, epoch + (b + 1) / steps_per_epoch)
+                    model.train()
+                    if evals:
+                        bar.set_postfix(loss=f"{lval:.3f}", val=f"{evals[-1]['val']:.4f}")
+                    if not keep_going:
+                        break
     bar.close()
 
     # ---- keep the best weights, merge LoRA, save atomically -------------------------------------------
@@ -913,12 +985,13 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     live.model = model
     result = FinetuneResult(path=None, history=hist, evals=ev, n_pairs=len(pairs), seconds=0.0, config=config,
                             best_step=int(best["step"] if best["val"] is not None else step),
-                            best_val=best["val"], model=model, _runner=live)
+                            best_val=best["val"], model=model, peak_memory_mb=cost.peak_mb, _runner=live)
     if out is not None:
         result.path = save_model(model, tokenizer, out, overwrite=overwrite,
                                  meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
                                        "best_step": result.best_step, "best_val": result.best_val,
                                        "steps": step, "train_seconds": train_seconds,
+                                       "peak_memory_mb": cost.peak_mb,
                                        "seconds": time.perf_counter() - t_start,
                                        "history": hist.to_dict("list"), "evals": ev.to_dict("list")})
     result.seconds = time.perf_counter() - t_start
@@ -964,9 +1037,12 @@ def _finetune_adapter(pairs, items, fit_log, val_log, config, device, out, overw
         def score(W):
             return discovery_ndcg(unit_rows(item_vecs @ W), items, fit_log, val_log, 10, config.half_life_days)
 
-    fit = train_adapter(anchors, positives, item_vecs, epochs=config.epochs, batch_size=config.batch_size,
-                        lr=config.lr, scale=config.scale, weight_decay=config.weight_decay,
-                        patience=config.patience, seed=config.seed, eval_fn=score, device=str(device))
+    from .costs import measure
+
+    with measure(device) as cost:
+        fit = train_adapter(anchors, positives, item_vecs, epochs=config.epochs, batch_size=config.batch_size,
+                            lr=config.lr, scale=config.scale, weight_decay=config.weight_decay,
+                            patience=config.patience, seed=config.seed, eval_fn=score, device=str(device))
     steps_per_epoch = fit["steps_per_epoch"]
     hist = pd.DataFrame([{**h, "lr": config.lr, "scale": config.scale} for h in fit["history"]],
                         columns=["step", "epoch", "loss", "lr", "scale"])
@@ -975,13 +1051,14 @@ def _finetune_adapter(pairs, items, fit_log, val_log, config, device, out, overw
     best_step = int(round(fit["best_epoch"] * steps_per_epoch))
     result = FinetuneResult(path=None, history=hist, evals=ev, best_step=best_step, best_val=fit["best_val"],
                             n_pairs=len(pairs), seconds=0.0, train_seconds=fit["train_seconds"], config=config,
-                            model=None, adapter=fit["W"], _runner=_AdapterEncoder(base, fit["W"]))
+                            model=None, adapter=fit["W"], peak_memory_mb=cost.peak_mb,
+                            _runner=_AdapterEncoder(base, fit["W"]))
     if out is not None:
         tokenizer, model = load_encoder(config.model)
         result.path = save_model(model, tokenizer, out, overwrite=overwrite, adapter=fit["W"],
                                  meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
                                        "best_step": best_step, "best_val": fit["best_val"], "steps": fit["steps"],
-                                       "train_seconds": fit["train_seconds"],
+                                       "train_seconds": fit["train_seconds"], "peak_memory_mb": cost.peak_mb,
                                        "seconds": time.perf_counter() - t_start,
                                        "history": hist.to_dict("list"), "evals": ev.to_dict("list")})
     result.seconds = time.perf_counter() - t_start
@@ -1023,7 +1100,8 @@ def finetune_cached(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFram
             return FinetuneResult(path=out, history=pd.DataFrame(meta["history"]), evals=pd.DataFrame(meta["evals"]),
                                   best_step=int(meta["best_step"]), best_val=meta["best_val"],
                                   n_pairs=int(meta["n_pairs"]), seconds=float(meta.get("seconds", 0.0)),
-                                  train_seconds=float(meta.get("train_seconds", 0.0)), config=config)
+                                  train_seconds=float(meta.get("train_seconds", 0.0)), config=config,
+                                  peak_memory_mb=meta.get("peak_memory_mb"))
         return finetune(train, items, users, config, out=out, overwrite=True)
 
 
@@ -1089,5 +1167,5 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
 
 
 __all__ = ["ADAPTER", "FAST", "METHODS", "FinetuneConfig", "FinetuneResult", "discovery_ndcg", "discovery_targets", "finetune",
-           "finetune_cached", "info_nce", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs",
+           "finetune_cached", "info_nce", "trainable_parameters", "cost_configs", "preset", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs",
            "user_pairs", "validation_split"]

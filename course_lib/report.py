@@ -389,6 +389,7 @@ def refresh_in_place(names=None, folder: str | Path = NOTEBOOK_DIR, timeout: int
 # python -m course_lib report
 # ---------------------------------------------------------------------------------------------------------
 REPORT_TASKS = ("discovery", "repeat-aware")
+FINETUNE_METHODS = ("adapter", "top-layers", "lora")  # course_lib.finetune.METHODS (not imported: it loads torch)
 
 
 class ReportParameterError(ValueError):
@@ -450,7 +451,8 @@ def _range_checks() -> dict:
         "N_BOOT": (lambda v: v >= 10, "must be >= 10 (bootstrap resamples)"),
         "N_EXPLAIN": (lambda v: v >= 2, "must be >= 2 (users in the paired fidelity test)"),
         "FINETUNE_PAIRS": (lambda v: v >= 2, "must be >= 2 (training pairs; in-batch negatives need two)"),
-        "FINETUNE_EPOCHS": (lambda v: v >= 1, "must be >= 1"),
+        "FINETUNE_EPOCHS": (lambda v: v >= 0, "must be >= 0 (0: the method's own number of epochs)"),
+        "FINETUNE_METHOD": (lambda v: v in FINETUNE_METHODS, f"must be one of {FINETUNE_METHODS}"),
     }
 
 

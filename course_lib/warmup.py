@@ -1,4 +1,5 @@
-"""Warm the embedding cache that the notebooks read: the shop's texts and pictures, encoded once before class.
+"""Warm the cache that the notebooks read: the shop's texts and pictures encoded, notebook 07's fine-tuning runs
+trained, the language model of 08 de-quantised, once before class.
 
 Not a notebook and not a test: it only calls the encoders the notebooks call, with their default settings, so that
 ``runtime.cache_dir()`` (``$COURSE_CACHE_DIR`` or ``~/.cache/course_lib``) holds every vector they ask for.
@@ -15,6 +16,7 @@ from pathlib import Path
 
 from .encode import POOLINGS
 
+WARM_CONTENTS = 2  # bump when warm_cache warms more (2: 07's fine-tuning runs and 08's language model)
 MARKER = "warm.json"  # in the cache folder: what was warmed; deleting the folder deletes it too
 
 
@@ -26,7 +28,7 @@ def warm_key(data_dir=None, image_size: int = 128) -> dict:
 
     root = Path(data_dir) if data_dir is not None else default_root()
     h = hashlib.sha256()
-    for name in ("items.csv", "users.csv"):
+    for name in ("items.csv", "users.csv", "interactions.csv"):  # the log: 07 trains on it
         f = root / name
         h.update(f.read_bytes() if f.exists() else b"")
     packages = {}
@@ -35,7 +37,8 @@ def warm_key(data_dir=None, image_size: int = 128) -> dict:
             packages[pkg] = version(pkg)
         except PackageNotFoundError:
             packages[pkg] = None
-    return {"data": h.hexdigest()[:24], "image_size": int(image_size), "poolings": list(POOLINGS), "packages": packages}
+    return {"data": h.hexdigest()[:24], "image_size": int(image_size), "poolings": list(POOLINGS), "packages": packages,
+            "contents": WARM_CONTENTS}
 
 
 def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force: bool = False) -> list[dict]:
@@ -43,7 +46,7 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force
 
     Texts: item descriptions and users' self-descriptions with every pooling (01, 03, 05 compare them), the
     label words and queries (01, 04). Pictures: EfficientNet-Lite0 at ``image_size`` (02, 05, 06, 07) and the
-    histogram (02). Skipped (no row) when the cache folder's ``warm.json`` says the same data, size and packages
+    histogram (02). Fine-tuning: the adapter and the cost table's class-budget runs of 07. The LLM's float copy (08). Skipped (no row) when the cache folder's ``warm.json`` says the same data, size and packages
     were warmed already, unless ``force``; the cache itself would answer anyway, but loading three encoders and
     hashing 1,200 pictures to find that out costs a learner's ``make lab`` 10-20 s each time.
     """
@@ -88,10 +91,42 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force
     step("load EfficientNet-Lite0", lambda: holder.setdefault("cnn", ImageEncoder("efficientnet", image_size=image_size)))
     step(f"{len(ds.items)} pictures, EfficientNet-Lite0 at {image_size} px", lambda: holder["cnn"].encode_items(ds))
     step(f"{len(ds.items)} pictures, histogram", lambda: ImageEncoder("histogram").encode_items(ds))
+    step("07: the adapter and the cost table's four runs", lambda: warm_finetuning(ds))
+    step("08: the language model's float copy", _warm_llm)
     tmp = marker.with_suffix(".tmp")
     tmp.write_text(json.dumps(key, indent=1))
     os.replace(tmp, marker)
     return rows
+
+
+def warm_finetuning(ds) -> None:
+    """Train (once, into the cache) what notebook 07 reads at its defaults: the adapter on 4,000 pairs and the cost
+    table's class budget (:func:`course_lib.finetune.cost_configs`), and encode the catalogue and the
+    self-descriptions with each trained model."""
+    from dataclasses import replace
+
+    from . import constants as C
+    from .data import make_split
+    from .encode import TextEncoder
+    from .finetune import ADAPTER, cost_configs, finetune_cached
+    from .profiles import description_profiles
+
+    split = make_split(ds.interactions, "global", 0.2)  # notebook 07's split (TEST_FRAC = 0.2)
+    for cfg in [replace(ADAPTER, max_pairs=4000), *cost_configs().values()]:
+        res = finetune_cached(split.train, ds.items, ds.users, cfg)
+        enc = TextEncoder(str(res.path), show_progress=False)
+        enc.encode(ds.items[C.TEXT].tolist())
+        description_profiles(ds.users, enc)
+
+
+def _warm_llm() -> None:
+    """De-quantise the bundled SmolLM2 once into its float cache (15-35 s), so notebook 08 loads it in a second."""
+    try:
+        from .llm import LLM
+
+        LLM()
+    except Exception as e:  # the LLM package is optional for every other notebook: say so, do not stop warming
+        print(f"  (the language model was not warmed: {type(e).__name__}: {str(e)[:120]})", flush=True)
 
 
 def main(argv=None) -> int:

@@ -382,6 +382,34 @@ def test_mean_anchor_and_random_negatives_give_the_loss_computed_by_hand(toy, st
     assert abs(joined.history["loss"].iloc[0] - by_hand) > 1e-3
 
 
+def test_bank_negatives_give_the_full_catalogue_softmax_computed_by_hand(toy, still_bert):
+    """negatives='bank': every catalogue item is a candidate (one row each, the label is the positive's row); with
+    one step over every pair, the bank (computed before the step) equals the live vectors, so the loss is a plain
+    softmax over the whole catalogue."""
+    items, users, train = toy
+    cfg = tiny_config(still_bert, pair_types="user", context="history", history_n=2, anchor="mean",
+                      negatives="bank", epochs=1, lr=1e-6)
+    pairs = user_pairs(train, items, users, history_n=2, context="history")
+    res = finetune(train, items, users, replace(cfg, batch_size=len(pairs)))
+    assert len(res.history) == 1
+    tok, model = ft.load_encoder(still_bert)
+    model.eval()
+    run = ft._Runner(tok, model, torch.device("cpu"), 16, ft._nullcontext)
+    text = dict(zip(items.item_id, items.text))
+    row = {i: r for r, i in enumerate(items.item_id)}
+    with torch.no_grad():
+        anchors = torch.stack([run.embed([text[i] for i in ctx]).mean(0) for ctx in pairs.context_items])
+        every = torch.nn.functional.normalize(run.embed(items.text.tolist()), dim=1)
+        logits = 20.0 * torch.nn.functional.normalize(anchors, dim=1) @ every.T
+        by_hand = float(torch.nn.functional.cross_entropy(logits, torch.tensor(pairs.positive_item.map(row).tolist())))
+    assert res.history["loss"].iloc[0] == pytest.approx(by_hand, abs=1e-5)
+    with pytest.raises(ValueError, match="negatives must be one of"):
+        finetune(train, items, users, replace(cfg, negatives="hard"))
+    text_pairs = pd.DataFrame({"anchor": WORDS[:4], "positive": WORDS[4:8]})
+    with pytest.raises(ValueError, match="negatives='bank' needs pairs with a 'positive_item' column"):
+        finetune(train, items, users, replace(cfg, anchor="text"), pairs=text_pairs)
+
+
 def test_mean_anchor_and_random_negatives_refuse_what_they_cannot_do(toy, tiny_bert):
     items, users, train = toy
     with pytest.raises(ValueError, match="anchor='mean' averages the history items of user pairs; got pair_types='item'"):

@@ -1,0 +1,96 @@
+"""Wall time of every notebook at its defaults, with a cold and a warm cache -> benchmarks/notebook_times.md.
+
+Cold: the notebook alone on an empty cache (what a learner who skipped `make warm` waits for: encoding, training).
+Warm: after `make warm` into a fresh cache (its time is measured too), each notebook once more. Every run is headless
+(papermill, the kit's kernel), on this machine; the teachers' guide takes its runtimes from the file this writes.
+
+    .venv/bin/python benchmarks/notebook_times.py                 # all notebooks, cold and warm (tens of minutes)
+    .venv/bin/python benchmarks/notebook_times.py --warm-only 07_finetuning 08_explanations
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import platform
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+OUT = ROOT / "benchmarks" / "notebook_times.md"
+TARGET_S = 60.0  # the class-speed target: every notebook in about a minute with a warm cache
+
+
+def run_one(nb: Path, cache: Path, scratch: Path) -> float:
+    """Execute ``nb`` at its defaults into ``scratch`` with ``cache`` as the kit's cache; wall seconds."""
+    from course_lib.report import REPORT_NOTEBOOK, execute
+
+    os.environ["COURSE_CACHE_DIR"] = str(cache)  # the kernel inherits it
+    params = {"OUTPUT_DIR": str(scratch / "report")} if nb.name == REPORT_NOTEBOOK.name else {}
+    t0 = time.perf_counter()
+    execute(nb, scratch / nb.name, params)
+    return time.perf_counter() - t0
+
+
+def main(argv=None) -> int:
+    from course_lib.report import select_notebooks
+
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("names", nargs="*", help="notebooks (default: all)")
+    p.add_argument("--warm-only", action="store_true", help="skip the cold runs")
+    p.add_argument("--out", default=str(OUT), help=f"markdown file (default {OUT.relative_to(ROOT)})")
+    args = p.parse_args(argv)
+    notebooks = select_notebooks(args.names or None)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    scratch = Path(tempfile.mkdtemp(prefix="nbtimes-"))
+    cold: dict[str, float] = {}
+    warm: dict[str, float] = {}
+    try:
+        if not args.warm_only:
+            for nb in notebooks:
+                cache = scratch / f"cold-{nb.stem}"
+                cold[nb.stem] = run_one(nb, cache, scratch)
+                shutil.rmtree(cache, ignore_errors=True)
+                print(f"cold {nb.stem}: {cold[nb.stem]:.1f} s", flush=True)
+        cache = scratch / "warm"
+        os.environ["COURSE_CACHE_DIR"] = str(cache)
+        from course_lib.warmup import warm_cache
+
+        t0 = time.perf_counter()
+        warm_cache(verbose=False)
+        warm_s = time.perf_counter() - t0
+        print(f"make warm: {warm_s:.1f} s", flush=True)
+        for nb in notebooks:
+            warm[nb.stem] = run_one(nb, cache, scratch)
+            print(f"warm {nb.stem}: {warm[nb.stem]:.1f} s", flush=True)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    import torch
+
+    lines = ["# Notebook runtimes", "",
+             f"Written by `benchmarks/notebook_times.py` on {dt.date.today()}: {os.cpu_count()} CPU cores, "
+             f"{platform.machine()}, torch {torch.__version__}, "
+             f"{'CUDA ' + torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no GPU'}. "
+             "Each notebook at its defaults, headless (papermill). Cold: alone on an empty cache. Warm: after "
+             f"`make warm` into a fresh cache, which took **{warm_s:.0f} s**. Target: every notebook in about "
+             f"{TARGET_S:.0f} s with a warm cache.", "",
+             "| notebook | cold cache (s) | warm cache (s) | warm ≤ 60 s |", "|---|---|---|---|"]
+    for nb in notebooks:
+        c = f"{cold[nb.stem]:.0f}" if nb.stem in cold else "–"
+        w = warm[nb.stem]
+        lines.append(f"| `{nb.stem}` | {c} | {w:.0f} | {'yes' if w <= TARGET_S else '**no**'} |")
+    total_w = sum(warm.values())
+    lines += ["", f"All notebooks, warm: {total_w:.0f} s"
+              + (f"; cold: {sum(cold.values()):.0f} s." if cold else "."), ""]
+    Path(args.out).write_text("\n".join(lines))
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
