@@ -276,7 +276,7 @@ def _warn_unknown_only(texts: list[str], input_ids, tokenizer) -> None:
            if (words := [t for t in ids if t not in special]) and all(t == unk for t in words)]
     if bad:
         warnings.warn(f"{len(bad)} text(s) hold only characters the model's vocabulary does not know (e.g. "
-                      f"{texts[bad[0]][:40]!r}): each is read as [{tokenizer.unk_token}] alone, so they all get the "
+                      f"{texts[bad[0]][:40]!r}): each is read as {tokenizer.unk_token} alone, so they all get the "
                       "same vector; describe them in words (emoji are not in this vocabulary)", RuntimeWarning,
                       stacklevel=6)  # the caller of TextEncoder.encode
 
