@@ -65,6 +65,9 @@ class Catalogue:
             if C.ITEM not in items.columns:
                 raise ValueError(f"items must have a column {C.ITEM!r}; found {list(items.columns)}")
             return cls(items[C.ITEM].to_numpy(), vectors, items.reset_index(drop=True))
+        if isinstance(items, np.ndarray) and items.ndim == 2:
+            raise TypeError(f"items is a {items.shape} matrix, which looks like item vectors: pass the item table "
+                            "first, Catalogue.from_items(ds.items, item_vecs)")
         return cls(np.asarray(list(items), dtype=object), vectors)
 
     def with_vectors(self, vectors) -> "Catalogue":
@@ -102,3 +105,13 @@ class Catalogue:
         pos = np.empty(len(order), dtype=np.int64)
         pos[order] = np.arange(len(order))
         return pos
+
+
+def require_catalogue(value, who: str, name: str = "catalogue") -> Catalogue:
+    """``value`` if it is a :class:`Catalogue`; else one line for code written for the old API, which passed item
+    vectors and an id -> row index (``(item_vecs, index)``) where one Catalogue now goes."""
+    if isinstance(value, Catalogue):
+        return value
+    shape = f" of shape {value.shape}" if hasattr(value, "shape") else ""
+    raise TypeError(f"{who}: {name} must be a Catalogue, got {type(value).__name__}{shape}; the old (item_vecs, index) "
+                    "arguments are one object now: pass Catalogue.from_items(ds.items, item_vecs)")

@@ -162,6 +162,31 @@ def index_lists(name: str, lists, n: int, *, allow_padding: bool = False) -> lis
     return out
 
 
+def indices(name: str, value, n: int) -> np.ndarray:
+    """A flat list of item indices in ``[0, n)``: integers only (``2.7`` is refused, never truncated to 2)."""
+    out = sequence(name, value, what="item indices")
+    a = np.asarray(out)
+    if a.size and a.dtype.kind == "f" and np.isfinite(a).all() and (a == np.round(a)).all():
+        a = a.astype(np.int64)  # 3.0 is 3, as integer() accepts it
+    if a.size and a.dtype.kind not in "iu":
+        bad = next((i for i in out if not (_is_int(i) or isinstance(i, float) and i.is_integer())), out[0])
+        raise TypeError(f"{name} holds {_show(bad)} ({type(bad).__name__}); item indices are integers "
+                        "(e.g. catalogue.rows(ids))")
+    a = a.astype(np.int64)
+    wrong = (a < 0) | (a >= n)
+    if wrong.any():
+        raise ValueError(f"{name} holds item index {int(a[wrong][0])}, outside [0, {n})")
+    return a
+
+
+def sparse_rows(name: str, value, rows: int, cols: int):
+    """A SciPy sparse matrix of shape ``(rows, cols)`` (one row per query, one column per item)."""
+    if tuple(value.shape) != (rows, cols):
+        raise ValueError(f"{name} must have shape (queries, items) = ({rows}, {cols}), got {tuple(value.shape)}; "
+                         "build it over the same catalogue")
+    return value
+
+
 def _fix(fix: str) -> str:
     return f"; {fix}" if fix else ""
 

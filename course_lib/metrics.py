@@ -75,10 +75,25 @@ def _ndcg(top, rel, k):
     return dcg / ideal
 
 
+def _kind(value) -> str:
+    return "text" if isinstance(value, str) else "number" if isinstance(value, (int, float, np.number)) else "other"
+
+
+def _same_kind(recommended, relevant) -> None:
+    """Lists of item rows (numbers) against relevant ids (strings) never match: say so instead of scoring 0.0."""
+    rec = next((i for rec in recommended for i in rec if i is not None and i != -1), None)
+    rel = next((i for r in relevant for i in r), None)
+    if rec is not None and rel is not None and _kind(rec) != _kind(rel):
+        raise ValueError(f"the lists hold {type(rec).__name__} entries (e.g. {rec!r}) but the relevant sets hold "
+                         f"{type(rel).__name__} (e.g. {rel!r}): they can never match; use the same kind for both, "
+                         "e.g. item rows via catalogue.rows(ids)")
+
+
 def _per_user(recommended: Sequence[Sequence], relevant: Sequence[Iterable], k: int, fn) -> MetricResult:
     if len(recommended) != len(relevant):
         raise ValueError(f"got {len(recommended)} lists but {len(relevant)} relevant sets: one per user")
     k = integer("k", k, min=1)
+    _same_kind(recommended, relevant)
     vals, excluded = [], 0
     for u, (rec, rel) in enumerate(zip(recommended, relevant)):
         rel = set(rel)
@@ -149,14 +164,14 @@ def auc_per_user(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequ
         raise ValueError(f"got {len(scores)} score rows but {len(relevant)} relevant sets")
     n, m = scores.shape
     hidden = np.zeros((n, m), dtype=bool)
-    if exclude is not None:
-        from .checks import index_lists
+    from .checks import index_lists
 
+    if exclude is not None:
         for u, row in enumerate(index_lists("exclude", exclude, m, allow_padding=True)):
             hidden[u, row] = True
     pos = np.zeros((n, m), dtype=bool)
-    for u, rel in enumerate(relevant):
-        pos[u, list(rel)] = True
+    for u, row in enumerate(index_lists("relevant", [list(r) for r in relevant], m)):
+        pos[u, row] = True
     pos &= ~hidden
     bad = ~np.isfinite(scores) & ~hidden
     if bad.any():
@@ -231,7 +246,12 @@ def novelty(recommended: Sequence[Sequence], item_popularity: np.ndarray, n_user
         raise ValueError(f"item_popularity must count training users per item, in [0, n_users={n_users}]; got values "
                          f"{pop.min():g}..{pop.max():g} (count distinct users, e.g. baselines.item_popularity)")
     p = (pop + 1) / (n_users + 1)
-    vals = [-np.log2(p[i]) for u, rec in enumerate(recommended) for i in _clean(rec, u)]
+    lists = [_clean(rec, u) for u, rec in enumerate(recommended)]
+    outside = [i for rec in lists for i in rec if not (isinstance(i, (int, np.integer)) and 0 <= i < len(p))]
+    if outside:
+        raise ValueError(f"lists hold entries that are not item indices in [0, {len(p)}) (one per item_popularity "
+                         f"entry), e.g. {outside[:3]}; pass item rows (not ids)")
+    vals = [-np.log2(p[i]) for rec in lists for i in rec]
     if not vals:
         raise ValueError("all lists are empty: novelty is undefined")
     return float(np.mean(vals))

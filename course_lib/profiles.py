@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
-from .catalogue import Catalogue
+from .catalogue import Catalogue, require_catalogue
 from .checks import matrix, number, unique, vector
+from .data.dataset import check_event_times, check_time
 from .vectors import unit_rows
 
 
@@ -22,7 +23,7 @@ def _log_rows(interactions: pd.DataFrame, catalogue: Catalogue) -> np.ndarray:
     missing = [c for c in (C.USER, C.ITEM) if c not in interactions.columns]
     if missing:
         raise ValueError(f"interactions are missing column(s) {missing}; found {list(interactions.columns)}")
-    return catalogue.rows(interactions[C.ITEM], what="interactions item_id")
+    return require_catalogue(catalogue, "seen_items").rows(interactions[C.ITEM], what="interactions item_id")
 
 
 def event_weights(interactions: pd.DataFrame, half_life_days: float | None = None, now=None,
@@ -40,8 +41,8 @@ def event_weights(interactions: pd.DataFrame, half_life_days: float | None = Non
         if (w < 0).any():
             raise ValueError("interactions weight must be >= 0 (a negative event weight would flip a profile)")
     if half_life_days is not None and len(interactions):
-        ts = interactions[C.TIMESTAMP]
-        now = ts.max() if now is None else pd.Timestamp(now)
+        ts = check_event_times(interactions)
+        now = ts.max() if now is None else check_time("now", now)
         age = (now - ts).dt.total_seconds().to_numpy() / 86400.0
         w = w * np.exp2(-np.maximum(age, 0) / half_life_days)
     return w
@@ -60,7 +61,9 @@ def history_profiles(interactions: pd.DataFrame, catalogue: Catalogue, users=Non
     The profile is a weighted *mean*, not unit length: normalise it (``vectors.unit_rows``) before reading
     ``item_vecs @ profile`` as a cosine.
     """
-    vecs = catalogue.require_vectors("history_profiles")
+    vecs = require_catalogue(catalogue, "history_profiles").require_vectors("history_profiles")
+    if C.TIMESTAMP in interactions and half_life_days is None:  # else event_weights checks them, as it reads them
+        check_event_times(interactions)
     users = list(pd.unique(interactions[C.USER])) if users is None else unique("users", users)
     rows = _log_rows(interactions, catalogue)
     w = event_weights(interactions, half_life_days, now, use_weights)

@@ -23,7 +23,9 @@ def _unit_rows(x, name: str, device):
     import torch
 
     if not isinstance(x, torch.Tensor):
-        x = np.asarray(x, dtype=np.float32)
+        from .checks import matrix
+
+        x = matrix(name, x, finite=False)  # ragged rows and strings get one clear line; NaN rows are found below
         if not x.flags.writeable:  # e.g. a Catalogue's read-only vectors: torch wants a writable buffer
             x = x.copy()
     t = torch.as_tensor(x).to(device).float()
@@ -76,7 +78,7 @@ class ExactIndex:
         """See :func:`top_k`."""
         import torch
 
-        from .checks import integer
+        from .checks import indices, integer, sparse_rows
 
         k = integer("k", k, min=1)
         dev = self.device
@@ -87,11 +89,9 @@ class ExactIndex:
         n_items = items.shape[0]
         cand = None
         if candidates is not None:
-            cand = np.unique(np.asarray(candidates, dtype=np.int64))
+            cand = np.unique(indices("candidates", candidates, n_items))
             if len(cand) == 0:
                 raise ValueError("candidates is empty: nothing to rank")
-            if cand.min() < 0 or cand.max() >= n_items:
-                raise ValueError(f"candidates must be item indices in [0, {n_items}), got values {cand.min()}..{cand.max()}")
             items = items[torch.as_tensor(cand, device=dev)]
         m = items.shape[0]
         k = int(min(k, m))
@@ -99,7 +99,9 @@ class ExactIndex:
             n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
             if n_ex != q.shape[0]:
                 raise ValueError(f"exclude must have one entry per query ({q.shape[0]}), got {n_ex}")
-            if not hasattr(exclude, "tocsr"):  # -1 is padding, never "the last item"
+            if hasattr(exclude, "tocsr"):
+                sparse_rows("exclude", exclude, q.shape[0], n_items)
+            else:  # -1 is padding, never "the last item"
                 from .checks import index_lists
 
                 exclude = index_lists("exclude", exclude, n_items, allow_padding=True)
@@ -184,11 +186,9 @@ def top_k_scores(scores, k: int, exclude: Sequence | None = None, candidates: Se
     - Same masks as :func:`top_k`; where a user has fewer visible items than ``k`` the tail is padded with index
       ``-1`` and score ``-inf``. Scores must be finite (hide items with ``exclude=``, not with ``-inf``).
     """
-    from .checks import index_lists, integer
+    from .checks import index_lists, indices, integer, matrix, sparse_rows
 
-    s_all = np.asarray(scores, dtype=np.float32)
-    if s_all.ndim != 2:
-        raise ValueError(f"scores must be 2-D (users, items), got shape {s_all.shape}")
+    s_all = matrix("scores", scores, finite=False)  # (users, items)
     bad = ~np.isfinite(s_all)
     if bad.any():
         rows = np.flatnonzero(bad.any(1))[:5].tolist()
@@ -200,12 +200,14 @@ def top_k_scores(scores, k: int, exclude: Sequence | None = None, candidates: Se
         n_ex = exclude.shape[0] if hasattr(exclude, "shape") else len(exclude)
         if n_ex != n:
             raise ValueError(f"exclude must have one entry per user ({n}), got {n_ex}")
-        if not hasattr(exclude, "tocsr"):
+        if hasattr(exclude, "tocsr"):
+            sparse_rows("exclude", exclude, n, m)
+        else:
             exclude = index_lists("exclude", exclude, m, allow_padding=True)
     allowed = None
     if candidates is not None:
-        cand = np.unique(np.asarray(candidates, dtype=np.int64))
-        if len(cand) == 0 or cand.min() < 0 or cand.max() >= m:
+        cand = np.unique(indices("candidates", candidates, m))
+        if len(cand) == 0:
             raise ValueError(f"candidates must be a non-empty set of item indices in [0, {m})")
         allowed = np.zeros(m, dtype=bool)
         allowed[cand] = True

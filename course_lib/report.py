@@ -570,7 +570,8 @@ def precheck_report(params: dict) -> dict:
                     + (" (FAST: 300 sampled users)" if params.get("FAST") else "")
                     + f"; the report needs at least {MIN_TEST_USERS}: raise TEST_FRAC (default 0.2)")
     if "TEXT_MODEL" in params:
-        offline = os.environ.get("HF_HUB_OFFLINE", "1").strip().lower() in ("1", "true", "yes", "on")
+        from .runtime import offline as runtime_offline  # the kit's one offline switch
+        offline = runtime_offline(default=True)
         try:
             locate_text_model(params["TEXT_MODEL"], offline=offline)  # headless runs are offline unless told not
         except ModelNotFoundError as e:

@@ -1,4 +1,5 @@
-"""Where code runs and how it is made repeatable: device choice, seeding, the cache folder, atomic file writes.
+"""Where code runs and how it is made repeatable: device choice, seeding, the cache folder, the offline switch and
+the hub check (through the proxy the HTTP client would use).
 
 Not a place for model or data logic: every other module asks here instead of deciding on its own.
 """
@@ -15,6 +16,9 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 DEVICE_ENV = "COURSE_DEVICE"  # overrides "auto" for a whole session, e.g. COURSE_DEVICE=cpu
 CACHE_ENV = "COURSE_CACHE_DIR"  # where embeddings are cached; default ~/.cache/course_lib
 SEED_MAX = 2**32 - 1  # the largest seed NumPy's legacy generator, pandas and sklearn all accept
+OFFLINE_ENV = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")  # the Hugging Face libraries' own "no downloads" switches
+HUB_PROBE_S = 3.0  # seconds to wait for the Hugging Face hub before calling it unreachable (no 46 s of retries)
+_TRUE = ("1", "true", "yes", "on")
 
 
 def get_device(preference: str | None = "auto"):
@@ -30,14 +34,15 @@ def get_device(preference: str | None = "auto"):
         raise TypeError(f"device must be one of {DEVICE_CHOICES} (or 'cuda:N'), got {preference!r} "
                         f"({type(preference).__name__})")
     pref = (str(preference) if preference is not None else "auto").strip().lower() or "auto"
+    from_env = pref == "auto" and bool(os.environ.get(DEVICE_ENV, "").strip())
     if pref == "auto":
         pref = os.environ.get(DEVICE_ENV, "auto").strip().lower() or "auto"
     base = pref.split(":", 1)[0]
     if base not in DEVICE_CHOICES:
-        raise ValueError(
-            f"device must be one of {DEVICE_CHOICES} (or 'cuda:N'), got {preference!r}"
-            + (f" (from ${DEVICE_ENV})" if preference in (None, "auto") else "")
-        )
+        if from_env:
+            raise ValueError(f"${DEVICE_ENV} must be one of {DEVICE_CHOICES} (or 'cuda:N'), got "
+                             f"{os.environ[DEVICE_ENV]!r}; fix it or unset it (e.g. export {DEVICE_ENV}=cpu)")
+        raise ValueError(f"device must be one of {DEVICE_CHOICES} (or 'cuda:N'), got {preference!r}")
     if base == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if base == "cuda" and not torch.cuda.is_available():
@@ -150,4 +155,92 @@ def tcp_reachable(host: str, port: int, timeout: float) -> tuple[bool, str]:
     t.join(timeout)
     if not result:
         return False, f"no answer from {host}:{port} within {timeout:g} s"
+    return result[0] == "", result[0]
+
+
+def offline(default: bool = False) -> bool:
+    """The kit's one offline switch: may models be downloaded from the Hugging Face hub?
+
+    True when ``$HF_HUB_OFFLINE`` or ``$TRANSFORMERS_OFFLINE`` says so (``1``, ``true``, ``yes``, ``on``); False when
+    either is set to anything else (``0``); ``default`` when neither is set (headless report runs pass True: offline
+    unless told otherwise).
+    """
+    values = [os.environ[v].strip().lower() for v in OFFLINE_ENV if v in os.environ]
+    if any(v in _TRUE for v in values):
+        return True
+    return bool(default) if not values else False
+
+
+def hub_endpoint() -> str:
+    """The Hugging Face hub's address: ``$HF_ENDPOINT`` or https://huggingface.co."""
+    return os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
+
+
+def proxy_for(url: str) -> str | None:
+    """The proxy the HTTP client (requests, hence ``huggingface_hub``) would use for ``url``, or None for a direct line.
+
+    Read from the environment (``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY``, with ``NO_PROXY`` exceptions) by
+    ``requests.utils.get_environ_proxies``, the very function requests calls; ``urllib``'s reading when requests is
+    missing.
+    """
+    from urllib.parse import urlparse
+
+    scheme = urlparse(url).scheme or "https"
+    try:
+        from requests.utils import get_environ_proxies
+
+        proxies = get_environ_proxies(url)
+    except ImportError:  # pragma: no cover - requests comes with huggingface_hub
+        import urllib.request
+
+        host = urlparse(url).hostname or ""
+        proxies = {} if urllib.request.proxy_bypass(host) else urllib.request.getproxies()
+    return proxies.get(scheme) or proxies.get("all") or None
+
+
+def hub_reachable(timeout: float = HUB_PROBE_S, url: str | None = None) -> tuple[bool, str]:
+    """Can the hub (``url``, default :func:`hub_endpoint`) be reached the way the HTTP client would reach it, within
+    ``timeout`` seconds? Returns (ok, why not).
+
+    Behind a proxy (``HTTPS_PROXY``, unless ``NO_PROXY`` exempts the hub) the proxy is asked to ``CONNECT`` to the
+    hub, and the hub counts as reachable when it agrees; otherwise a TCP connection to the hub itself is opened.
+    Runs in a daemon thread, so a resolver or proxy that hangs cannot hold the caller past ``timeout``.
+    """
+    import threading
+    from urllib.parse import urlparse
+
+    target = urlparse(url or hub_endpoint())
+    host, port = target.hostname or "huggingface.co", target.port or (443 if target.scheme == "https" else 80)
+    proxy = proxy_for(target.geturl())
+    if proxy is None:
+        return tcp_reachable(host, port, timeout)
+    p = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    if p.scheme not in ("http", "https"):  # e.g. socks5://: not ours to speak; say what is known
+        ok, why = tcp_reachable(p.hostname or "", p.port or 1080, timeout)
+        return ok, why and f"proxy {proxy}: {why}"
+    result: list[str] = []
+
+    def probe():
+        import base64
+        import socket
+
+        try:
+            with socket.create_connection((p.hostname, p.port or 80), timeout=timeout) as s:
+                auth = ""
+                if p.username:
+                    token = base64.b64encode(f"{p.username}:{p.password or ''}".encode()).decode()
+                    auth = f"Proxy-Authorization: Basic {token}\r\n"
+                s.sendall(f"CONNECT {host}:{port} HTTP/1.1\r\nHost: {host}:{port}\r\n{auth}\r\n".encode())
+                status = s.recv(256).split(b"\r\n", 1)[0].decode("latin-1").strip()
+            parts = status.split(" ", 2)
+            ok = len(parts) >= 2 and parts[1] == "200"
+            result.append("" if ok else f"proxy {p.hostname}:{p.port or 80} answered {status or 'nothing'!r}")
+        except OSError as e:
+            result.append(f"proxy {p.hostname}:{p.port or 80}: {type(e).__name__}: {e.strerror or e}")
+
+    t = threading.Thread(target=probe, daemon=True)
+    t.start()
+    t.join(timeout)
+    if not result:
+        return False, f"no answer from proxy {p.hostname}:{p.port or 80} within {timeout:g} s"
     return result[0] == "", result[0]

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from .baselines import Recommender
-from .catalogue import Catalogue
+from .catalogue import Catalogue, require_catalogue
 from .checks import boolean, choice, integer, number, vector
 from .tiers import TierConfig, discover_all
 from .vectors import unit_rows
@@ -131,7 +131,8 @@ def multi_interest_lists(tiered: dict, users, catalogue: Catalogue, k: int, seen
     """
     from .rank import ExactIndex
 
-    k = integer("k", k, min=1)
+    catalogue = require_catalogue(catalogue, "multi_interest_lists")
+    k = integer("k", k, min=1, max=len(catalogue.ids), fix="a list holds each item of the catalogue at most once")
     users = list(users)
     vecs = catalogue.require_vectors("multi_interest_lists")
     out = np.full((len(users), k), -1, dtype=np.int64)
@@ -197,7 +198,9 @@ class MultiInterest(Recommender):
             raise TypeError(f"cfg must be a TierConfig, got {type(cfg).__name__}")
         if not isinstance(policy, SlotPolicy):
             raise TypeError(f"policy must be a SlotPolicy (or serving.UNTIERED), got {type(policy).__name__}")
-        self.cfg, self.k, self.policy = cfg, integer("k", k, min=1), policy
+        self.cfg, self.policy = cfg, policy
+        self.k = integer("k", k, min=1, max=len(cat.ids), fix=f"the length of each merged list, at most the "
+                         f"catalogue's {len(cat.ids)} items (e.g. 10)")
         self.descriptions = dict(descriptions or {})
 
     @property

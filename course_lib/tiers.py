@@ -17,8 +17,9 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
-from .catalogue import Catalogue
+from .catalogue import Catalogue, require_catalogue
 from .checks import choice, integer, number
+from .data.dataset import check_event_times, check_time
 from .vectors import unit_rows
 
 CLUSTERINGS = ("average", "kmeans")
@@ -305,13 +306,15 @@ def discover(history: pd.DataFrame, catalogue: Catalogue, cfg: TierConfig = Tier
     0 events: no interests. A history of one-offs: its core is the one nearest the description, or the latest.
     """
     _check_cfg(cfg)
+    require_catalogue(catalogue, "discover")
     uid = user if user is not None else (history[C.USER].iloc[0] if len(history) else None)
     if len(history) == 0:
         return UserInterests(uid)
+    check_event_times(history, "history")
     h = history.sort_values(C.TIMESTAMP, kind="stable")
     rows = catalogue.rows(h[C.ITEM], what="history item_id")
     times = h[C.TIMESTAMP].to_numpy()
-    now = times.max() if now is None else pd.Timestamp(now).to_datetime64()
+    now = times.max() if now is None else check_time("now", now).to_datetime64()
     return _interests(uid, rows, times, now, catalogue.require_vectors("discover"), cfg, description)
 
 
@@ -322,11 +325,12 @@ def discover_all(interactions: pd.DataFrame, catalogue: Catalogue, cfg: TierConf
     ``descriptions``: ``user -> vector`` of self-descriptions (``profiles.description_profiles``), optional.
     """
     _check_cfg(cfg)
-    vecs = catalogue.require_vectors("discover_all")
+    vecs = require_catalogue(catalogue, "discover_all").require_vectors("discover_all")
+    check_event_times(interactions)
     log = interactions.sort_values([C.USER, C.TIMESTAMP], kind="stable")
     rows = catalogue.rows(log[C.ITEM], what="interactions item_id")
     times = log[C.TIMESTAMP].to_numpy()
-    now = (times.max() if len(times) else None) if now is None else pd.Timestamp(now).to_datetime64()
+    now = (times.max() if len(times) else None) if now is None else check_time("now", now).to_datetime64()
     codes, uniq = pd.factorize(log[C.USER], sort=False)
     bounds = np.flatnonzero(np.diff(codes)) + 1
     starts = dict(zip(uniq, np.r_[0, bounds])) if len(codes) else {}

@@ -677,8 +677,151 @@ LEAD_CASES = [
          id="write_json: NaN and inf become null"),
 ]
 
+# ---- issue 25: the last weak answers of a ~300-probe re-run, one row each -------------------------------------
+from scipy import sparse  # noqa: E402
+
+from course_lib import tiers as TI  # noqa: E402
+from course_lib.serving import MultiInterest  # noqa: E402
+
+FAR = pd.Timestamp("9999-12-31")
+FAR_LOG = TOY_LOG.assign(timestamp=[pd.Timestamp("2026-01-01"), FAR, pd.Timestamp("2026-01-03")])
+STR_LOG = TOY_LOG.assign(timestamp=["2026-01-01", "2026-01-02", "2026-01-03"])
+LONE_SURROGATE = "smart watch \ud83d"
+
+
+def png_header(path: Path, w: int, h: int) -> Path:
+    """A PNG file that declares ``w`` x ``h`` pixels and holds almost none: what a reader sees before decoding."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    body = chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, 2, 0, 0, 0)) + chunk(b"IDAT", zlib.compress(b"\0" * 16))
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + body + chunk(b"IEND", b""))
+    return path
+
+
+def with_env(name: str, value: str, fn):
+    """``fn()`` with ``$name`` set to ``value`` for the call only."""
+    old = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        return fn()
+    finally:
+        if old is None:
+            del os.environ[name]
+        else:
+            os.environ[name] = old
+
+
+def toy_with_images(paths):
+    items, users, inter = toy()
+    return Dataset("toy", items.assign(image=paths), users, inter, root=Path("/tmp/course-toy"))
+
+
+def shop_copy_with(c, file: str, line: int, column: int, value: str) -> Path:
+    """A copy of the shop (no images) with one field of one line of ``file`` replaced."""
+    root = copy_shop(c.shop, c.tmp / "shop")
+    lines = (root / file).read_text().splitlines()
+    parts = lines[line].split(",")
+    parts[column] = value
+    lines[line] = ",".join(parts)
+    (root / file).write_text("\n".join(lines) + "\n")
+    return root
+
+
+def comma_udata(c) -> Path:
+    shutil.copytree(ML_FIXTURE, c.tmp, dirs_exist_ok=True)
+    (c.tmp / "u.data").write_text((c.tmp / "u.data").read_text().replace("\t", ","))
+    return c.tmp
+
+
+ISSUE25_CASES = [
+    # silently wrong before: one event dated 9999-12-31 emptied every history
+    Case(TI.discover, {"history": FAR_LOG, "catalogue": TOY_CAT}, DataError,
+         ["history row 1", "9999-12-31", "plausible range", "Fix or drop that row"]),
+    Case(TI.discover_all, {"interactions": FAR_LOG, "catalogue": TOY_CAT}, DataError,
+         ["interactions row 1", "9999-12-31", "plausible range"]),
+    Case(PR.history_profiles, {"interactions": FAR_LOG, "catalogue": TOY_CAT, "half_life_days": 30}, DataError,
+         ["interactions row 1", "9999-12-31", "plausible range"]),
+    Case(PR.history_profiles, {"interactions": FAR_LOG, "catalogue": TOY_CAT}, DataError,
+         ["interactions row 1", "9999-12-31"], id="history_profiles far future, no recency weighting"),
+    # timestamps
+    Case(TI.discover, {"history": STR_LOG, "catalogue": TOY_CAT}, TypeError,
+         ["history['timestamp']", "datetimes", "str", "parse_timestamps"]),
+    Case(PR.history_profiles, {"interactions": STR_LOG, "catalogue": TOY_CAT, "half_life_days": 30}, TypeError,
+         ["interactions['timestamp']", "'2026-01-01'", "parse_timestamps"]),
+    Case(TI.discover, {"history": TOY_LOG, "catalogue": TOY_CAT, "now": "garbage"}, ValueError, ["now", "'garbage'"]),
+    Case(PR.event_weights, {"interactions": TOY_LOG, "half_life_days": 30, "now": "garbage"}, ValueError,
+         ["now", "'garbage'", "2026-08-01"]),
+    Case(PR.event_weights, {"interactions": TOY_LOG, "half_life_days": 30, "now": "9999-12-31"}, ValueError,
+         ["now='9999-12-31'", "plausible range"]),
+    Case(TI.discover_all, {"interactions": TOY_LOG, "catalogue": TOY_CAT, "now": 3.5}, TypeError, ["now", "3.5"]),
+    # text
+    Case(lambda enc, **kw: enc.encode(**kw), {"enc": L(lambda c: c.text_encoder()), "texts": ["\U0001F600\U0001F355",
+                                                                                            "\U0001F697", "red"]},
+         None, warns=RuntimeWarning, check=lambda v: np.allclose(v[0], v[1]) and not np.allclose(v[0], v[2]),
+         id="TextEncoder.encode emoji-only texts: warned, they share one vector"),
+    Case(lambda enc, **kw: enc.encode(**kw), {"enc": L(lambda c: c.text_encoder()), "texts": ["ok", LONE_SURROGATE]},
+         ValueError, ["text at index 1", "'\\ud83d'", "character 12", "lone surrogate", "encode("],
+         id="TextEncoder.encode lone surrogate, no cache"),
+    Case(lambda enc, **kw: enc.encode(**kw), {"enc": L(lambda c: c.text_encoder(cache=c.tmp / "c")),
+                                              "texts": [LONE_SURROGATE]},
+         ValueError, ["text at index 0", "lone surrogate"], id="TextEncoder.encode lone surrogate, cache on"),
+    # ranking and metrics
+    Case(RK.top_k, {"query_vecs": A, "item_vecs": A, "k": 2, "candidates": [0.5, 2.7]}, TypeError,
+         ["candidates", "0.5", "integers"]),
+    Case(RK.top_k_scores, {"scores": A, "k": 2, "candidates": [1.0, 2.7]}, TypeError, ["candidates", "2.7"]),
+    Case(RK.top_k, {"query_vecs": A, "item_vecs": A, "k": 2, "exclude": sparse.csr_matrix(([1], ([0], [9])), (6, 10))},
+         ValueError, ["exclude", "(6, 6)", "(6, 10)"], id="top_k oversized sparse exclude"),
+    Case(RK.top_k_scores, {"scores": A, "k": 2, "exclude": sparse.csr_matrix((6, 10))}, ValueError,
+         ["exclude", "(6, 4)", "(6, 10)"], id="top_k_scores oversized sparse exclude"),
+    Case(RK.top_k, {"query_vecs": RAGGED, "item_vecs": A, "k": 2}, TypeError, ["query_vecs", "ragged"]),
+    Case(M.novelty, {"recommended": [[0, 9]], "item_popularity": [1.0, 2.0], "n_users": 3}, ValueError,
+         ["[0, 2)", "9"]),
+    Case(M.novelty, {"recommended": [[-2]], "item_popularity": [1.0, 2.0], "n_users": 3}, ValueError, ["[0, 2)", "-2"],
+         id="novelty: -2 is not read as the second-last item"),
+    Case(M.auc, {"scores": np.array([[0.1, 0.2, 0.3]]), "relevant": [{7}]}, ValueError, ["relevant[0]", "7", "[0, 3)"]),
+    Case(M.recall_at_k, {"recommended": [["a", "b"]], "relevant": [{0}], "k": 2}, ValueError,
+         ["str", "'a'", "int", "never match", "catalogue.rows"]),
+    Case(M.ndcg_at_k, {"recommended": [[0, 1]], "relevant": [{"a"}], "k": 2}, ValueError, ["int", "str", "'a'"]),
+    # sizes
+    Case(MultiInterest, {"catalogue": TOY_CAT, "k": 10**10}, ValueError, ["k must be <= 5", "10000000000"]),
+    # pictures: the pixels are bounded before anything is decoded
+    Case(lambda **kw: ImageEncoder("histogram", cache=False).encode(**kw),
+         {"images": L(lambda c: [png_header(c.tmp / "big.png", 12000, 12000)])}, DataError,
+         ["image 0", "big.png", "144 megapixels", "limit of 25", "thumbnail"], id="ImageEncoder 144-MP picture"),
+    Case(lambda **kw: ImageEncoder("histogram", cache=False).encode(**kw),
+         {"images": L(lambda c: [png_header(c.tmp / "bomb.png", 14000, 14000)]), "names": ["item 'i9'"]}, DataError,
+         ["item 'i9'", "bomb.png", "too large"], id="ImageEncoder 196-MP picture (a decompression bomb)"),
+    Case(lambda ds: ds.image("a"), {"ds": L(lambda c: toy_with_images(["../secret.png", ""]))}, DataError,
+         ["item 'a'", "'../secret.png'", "outside the dataset folder"], id="image path with ../"),
+    Case(lambda ds: ds.image("a"), {"ds": L(lambda c: toy_with_images(["/etc/passwd", ""]))}, DataError,
+         ["'/etc/passwd'", "outside the dataset folder"], id="absolute image path outside the folder"),
+    # datasets
+    Case(lambda: Dataset("toy", *toy()[:2], toy()[2].assign(weight=["1", "heavy", "1"])), {}, DataError,
+         ["interactions row 1", "'weight'", "'heavy'"], id="Dataset event weight 'heavy'"),
+    Case(load_shop, {"root": L(lambda c: shop_copy_with(c, "interactions.csv", 5, 4, "heavy"))}, DataError,
+         ["interactions.csv line 6", "'heavy'", "positive number"], id="load_shop event weight 'heavy'"),
+    Case(lambda: Dataset("toy", toy()[0].assign(title=[1984, 7]), *toy()[1:]), {}, None,
+         check=lambda d: d.items[C.TEXT].tolist() == ["1984. aa", "7. bb"], id="Dataset integer titles"),
+    Case(load_movielens_100k, {"root": L(comma_udata)}, DataError, ["u.data line 1", "4 '\\t'-separated", "','"],
+         id="load_movielens_100k comma-separated u.data"),
+    # runtime
+    Case(lambda: with_env("COURSE_DEVICE", "garbage", runtime.get_device), {}, ValueError,
+         ["$COURSE_DEVICE", "'garbage'", "cpu"], id="get_device with COURSE_DEVICE=garbage"),
+    # the old (item_vecs, index) arguments
+    Case(PR.history_profiles, {"interactions": TOY_LOG, "catalogue": TOY_VECS, "users": {"a": 0}}, TypeError,
+         ["history_profiles", "catalogue must be a Catalogue", "ndarray", "Catalogue.from_items"],
+         id="history_profiles(log, vecs, index)"),
+    Case(TI.discover, {"history": TOY_LOG, "catalogue": TOY_VECS}, TypeError, ["discover", "Catalogue.from_items"],
+         id="discover(log, vecs)"),
+    Case(Catalogue.from_items, {"items": TOY_VECS}, TypeError, ["(5, 5)", "item vectors", "from_items(ds.items"]),
+]
+
 CASES = DATA_CASES + ENCODE_CASES + CACHE_CASES + FUSE_CASES + DIAGNOSTICS_CASES + RUNTIME_CASES + EXERCISE_CASES \
-    + PLOT_CASES + LEAD_CASES
+    + PLOT_CASES + LEAD_CASES + ISSUE25_CASES
 
 
 @pytest.mark.parametrize("case", CASES, ids=[_case_id(c) for c in CASES])
@@ -730,6 +873,78 @@ def test_movielens_far_future_unix_time_is_refused(tmp_path):
         f.write("1\t2\t4\t253402214400\n")  # 9999-12-31
     with pytest.raises(DataError, match=r"u\.data line 6: timestamp 253402214400 is outside the plausible range"):
         load_movielens_100k(tmp_path)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# the clock: the bundled shop loads whatever it says; data a user brings is still held to it
+# ---------------------------------------------------------------------------------------------------------
+def test_the_bundled_shop_loads_with_the_clock_a_year_back(monkeypatch):
+    from course_lib.data import dataset as D
+    from course_lib.tiers import discover_all
+
+    year_back = pd.Timestamp.now(tz="UTC").tz_localize(None) - pd.Timedelta(days=365)
+    monkeypatch.setattr(D, "clock_now", lambda: year_back)
+    assert D.latest_timestamp() == D.BUNDLED_DATA_END + D.FUTURE_SLACK  # the clock is behind the shop's log
+    ds = load_shop()
+    assert ds.interactions[C.TIMESTAMP].max() > year_back  # the case the issue describes: the log ends after "now"
+    sample = ds.interactions[ds.interactions[C.USER].isin(ds.interactions[C.USER].unique()[:5])]
+    cat = Catalogue.from_items(ds.items, np.eye(len(ds.items), 8, dtype=np.float32) + 0.01)
+    assert len(discover_all(sample, cat)) == 5  # the public functions read its times with the same validator
+    with pytest.raises(DataError, match="2027-06-01.*outside the plausible range"):  # later than both: refused
+        Dataset("toy", *toy(times=("2026-01-01", "2027-06-01")))
+
+
+def test_bundled_data_end_is_the_generators_last_day(shop):
+    from course_lib.data import ShopConfig
+    from course_lib.data import dataset as D
+
+    cfg = ShopConfig()
+    assert D.BUNDLED_DATA_END == pd.Timestamp(cfg.start) + pd.Timedelta(days=cfg.days)
+    assert shop.interactions[C.TIMESTAMP].max() <= D.BUNDLED_DATA_END
+
+
+def test_data_a_user_brings_is_held_to_the_clock(monkeypatch):
+    from course_lib.data import dataset as D
+
+    monkeypatch.setattr(D, "clock_now", lambda: pd.Timestamp("2031-03-01"))
+    Dataset("toy", *toy(times=("2026-01-01 00:00", "2031-03-01 12:00")))  # within a day of the clock: plausible
+    with pytest.raises(DataError, match=r"interactions row 1: timestamp '2031-03-05 00:00:00' is outside .* 2031-03-02"):
+        Dataset("toy", *toy(times=("2026-01-01", "2031-03-05")))
+
+
+# ---------------------------------------------------------------------------------------------------------
+# pictures: bounded before they are decoded
+# ---------------------------------------------------------------------------------------------------------
+def test_a_144_megapixel_picture_is_refused_in_well_under_a_second(tmp_path):
+    path = png_header(tmp_path / "huge.png", 12000, 12000)
+    t0 = time.perf_counter()
+    with pytest.raises(DataError, match=r"photo 3: image file .*huge\.png has 12000 x 12000 = 144 megapixels"):
+        ImageEncoder("histogram", cache=False).encode([path], names=["photo 3"])
+    assert time.perf_counter() - t0 < 1.0
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale(tmp_path, monkeypatch):
+    from PIL import Image
+
+    from course_lib.data import io
+
+    path = tmp_path / "big.jpg"
+    Image.new("RGB", (800, 600), (200, 30, 30)).save(path, quality=90)
+    monkeypatch.setattr(io, "MAX_IMAGE_PIXELS", 100_000)  # the file has 480,000 pixels
+    im = io.read_image(path, "item 'i1'")
+    assert im.size == (100, 75) and im.getpixel((50, 37))[0] > 150  # draft read it at 1/8 scale, colour intact
+    v = ImageEncoder("histogram", cache=False).encode([path])
+    assert v.shape == (1, 71) and np.isfinite(v).all()
+    png = tmp_path / "big.png"
+    Image.new("RGB", (800, 600)).save(png)
+    with pytest.raises(DataError, match=r"item 'i2': image file .*big\.png has 800 x 600 = 0\.48 megapixels, more than "
+                                        r"the limit of 0\.1"):
+        io.read_image(png, "item 'i2'")  # no reduced decoding for PNG: refused, named
+
+
+def test_image_paths_inside_the_folder_still_load(shop):
+    assert shop.image_path(shop.items[C.ITEM].iloc[0]).is_file()
+    assert shop.image(shop.items[C.ITEM].iloc[0]).size == (64, 64)
 
 
 # ---------------------------------------------------------------------------------------------------------

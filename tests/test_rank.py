@@ -82,7 +82,7 @@ def test_zero_vectors_never_give_nan(data):
     ({"k": None}, "k must be an integer, got None"),
     ({"k": 3, "exclude": [[-2]] * 37}, r"outside \[0, 101\)"),
     ({"k": 3, "candidates": []}, "candidates is empty"),
-    ({"k": 3, "candidates": [0, 500]}, r"item indices in \[0, 101\)"),
+    ({"k": 3, "candidates": [0, 500]}, r"candidates holds item index 500, outside \[0, 101\)"),
     ({"k": 3, "exclude": [[1]]}, r"one entry per query \(37\), got 1"),
 ])
 def test_bad_arguments(data, kwargs, msg):

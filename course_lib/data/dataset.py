@@ -4,6 +4,7 @@ Not a loader for any one source (see ``shop.py``, ``movielens.py``) and not a sp
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 
 from .. import checks
 from .. import constants as C
-from .io import DataError, where
+from .io import DataError, read_image, where
 
 ITEM_COLUMNS = (C.ITEM, C.TITLE, C.CATEGORY, C.DESCRIPTION)
 USER_COLUMNS = (C.USER,)
@@ -20,14 +21,25 @@ INTERACTION_COLUMNS = (C.USER, C.ITEM, C.TIMESTAMP)
 
 # Plausible interaction times. One event dated 9999-12-31 would make every real event "8,000 years old" and give
 # it recency weight 0, silently emptying every user's history; so dates outside this window are refused at the
-# data boundary, with the file and line named.
+# data boundary (loaders, Dataset, and the public functions that read times: discover, history_profiles), with the
+# file and line named.
 EARLIEST_TIMESTAMP = pd.Timestamp("1970-01-01")  # Unix time 0: no interaction log starts earlier
 FUTURE_SLACK = pd.Timedelta(days=1)  # events may lie up to a day after this computer's clock (time zones)
+# The bundled shop's log ends here (ShopConfig.start + days, a test checks it): its dates are plausible whatever this
+# computer's clock says, so the course data loads on a laptop whose clock is behind. A far-future date (a typo, 9999)
+# is still refused, and data a user brings is still held to the clock beyond this day.
+BUNDLED_DATA_END = pd.Timestamp("2026-09-30")
+
+
+def clock_now() -> pd.Timestamp:
+    """This computer's clock, as naive UTC (the one place the data checks read it)."""
+    return pd.Timestamp.now(tz="UTC").tz_localize(None)
 
 
 def latest_timestamp() -> pd.Timestamp:
-    """The latest plausible event time: now (this computer's clock, UTC) plus :data:`FUTURE_SLACK`."""
-    return pd.Timestamp.now(tz="UTC").tz_localize(None) + FUTURE_SLACK
+    """The latest plausible event time: the later of now (:func:`clock_now`) and the bundled shop's last day
+    (:data:`BUNDLED_DATA_END`), plus :data:`FUTURE_SLACK`."""
+    return max(clock_now(), BUNDLED_DATA_END) + FUTURE_SLACK
 
 
 def _implausible(times: pd.Series) -> np.ndarray:
@@ -44,10 +56,54 @@ def _plain(value):
 def _implausible_error(frame: pd.DataFrame, bad, column: str, name: str, shown) -> DataError:
     return DataError(
         f"{where(frame, bad, name)}: {column} {shown!r} is outside the plausible range "
-        f"{EARLIEST_TIMESTAMP:%Y-%m-%d} to {latest_timestamp():%Y-%m-%d} (one day after this computer's clock). "
-        "Fix or drop that row: one far-future date would make every other event look ancient and zero its "
-        "recency weight. (If the date is right, check this computer's clock.)"
+        f"{EARLIEST_TIMESTAMP:%Y-%m-%d} to {latest_timestamp():%Y-%m-%d} (one day after this computer's clock, or "
+        "after the bundled shop's last day). Fix or drop that row: one far-future date would make every other event "
+        "look ancient and zero its recency weight. (If the date is right, check this computer's clock.)"
     )
+
+
+def check_event_times(frame: pd.DataFrame, name: str = "interactions", column: str = C.TIMESTAMP) -> pd.Series:
+    """The times of an interaction log handed to a public function (``discover``, ``history_profiles``): the same
+    rules as a loaded :class:`Dataset` (datetimes, naive UTC, none missing, plausible), each failure one line naming
+    ``name``, the row and the fix. Returns the column."""
+    checks.frame(name, frame, [column])
+    ts = frame[column]
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        raise TypeError(f"{name}['{column}'] must be datetimes, got {ts.dtype} (e.g. {_plain(ts.iloc[0])!r}); "
+                        "parse it first with course_lib.data.parse_timestamps")
+    if getattr(ts.dt, "tz", None) is not None:
+        raise DataError(f"{name}['{column}'] has a time zone ({ts.dt.tz}); use naive UTC times, as "
+                        "parse_timestamps() returns")
+    missing = np.flatnonzero(ts.isna().to_numpy())
+    if len(missing):
+        raise DataError(f"{where(frame, missing, name)}: empty value in '{column}'; drop or fix those rows first")
+    bad = _implausible(ts)
+    if len(bad):
+        raise _implausible_error(frame, bad, column, name, str(ts.iloc[bad[0]]))
+    return ts
+
+
+def check_time(name: str, value) -> pd.Timestamp:
+    """A reference time argument (``now=``): a ``Timestamp``, ``datetime`` or ISO string, as naive UTC, in the
+    plausible range; else one line naming ``name``, the value and the fix."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, pd.Timestamp, np.datetime64)) \
+            and not hasattr(value, "isoformat"):
+        raise TypeError(f"{name} must be a time such as '2026-08-01' or a pandas Timestamp, got "
+                        f"{checks._show(value)} ({type(value).__name__})")
+    try:
+        t = pd.Timestamp(value)
+    except (TypeError, ValueError) as e:
+        raise ValueError(f"{name} must be a time such as '2026-08-01' or a pandas Timestamp, got "
+                         f"{checks._show(value)} ({str(e).splitlines()[0][:60]})") from None
+    if pd.isna(t):
+        raise ValueError(f"{name} must be a time such as '2026-08-01', got {checks._show(value)}")
+    if t.tzinfo is not None:
+        t = t.tz_convert("UTC").tz_localize(None)
+    if not EARLIEST_TIMESTAMP <= t <= latest_timestamp():
+        raise ValueError(f"{name}={checks._show(value)} is outside the plausible range {EARLIEST_TIMESTAMP:%Y-%m-%d} "
+                         f"to {latest_timestamp():%Y-%m-%d}: pass a time inside the log's range, or None for its "
+                         "last event")
+    return t
 
 
 @dataclass
@@ -72,7 +128,9 @@ class Dataset:
     def __post_init__(self):
         self.validate()
         if C.TEXT not in self.items.columns:
-            self.items[C.TEXT] = self.items[C.TITLE].str.strip() + ". " + self.items[C.DESCRIPTION].str.strip()
+            # titles may be numbers ("1984", read as int from a CSV): text is built from their string form
+            self.items[C.TEXT] = (self.items[C.TITLE].astype(str).str.strip() + ". "
+                                  + self.items[C.DESCRIPTION].astype(str).str.strip())
         if C.WEIGHT not in self.interactions.columns:
             self.interactions[C.WEIGHT] = 1.0
         if C.EVENT not in self.interactions.columns:
@@ -120,10 +178,12 @@ class Dataset:
         if len(bad):
             raise _implausible_error(inter, bad, C.TIMESTAMP, "interactions", str(inter[C.TIMESTAMP].iloc[bad[0]]))
         if C.WEIGHT in inter.columns:
-            w = inter[C.WEIGHT].to_numpy(dtype=float)
+            raw = inter[C.WEIGHT]
+            w = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=float)  # 'heavy' becomes NaN, named below
             bad = np.flatnonzero(~np.isfinite(w) | (w <= 0))
             if len(bad):
-                raise DataError(f"{where(inter, bad, 'interactions')}: '{C.WEIGHT}' must be a positive number.")
+                raise DataError(f"{where(inter, bad, 'interactions')}: '{C.WEIGHT}' must be a positive number, got "
+                                f"{_plain(raw.iloc[bad[0]])!r}; fix that value (e.g. 1.0) or drop the row.")
         if self.truth is not None:
             unknown = np.flatnonzero(~self.truth[C.USER].isin(self.users[C.USER]).to_numpy())
             if len(unknown):
@@ -135,6 +195,8 @@ class Dataset:
         return self.root is not None and C.IMAGE in self.items.columns and bool((self.items[C.IMAGE] != "").any())
 
     def image_path(self, item_id) -> Path:
+        """The file of one item's picture: ``items.image`` read relative to ``root``; a path that leads out of the
+        dataset folder (``../``, or absolute elsewhere) is refused, naming it."""
         if not self.has_images:
             raise DataError(f"dataset '{self.name}' has no images; use text features only.")
         row = self.items.loc[self.items[C.ITEM] == item_id]
@@ -143,20 +205,22 @@ class Dataset:
         rel = row[C.IMAGE].iloc[0]
         if not rel:
             raise DataError(f"item {item_id!r} has no image in dataset '{self.name}'.")
-        return Path(self.root) / rel
+        root = os.path.normpath(os.path.abspath(self.root))
+        path = os.path.normpath(os.path.join(root, str(rel)))
+        if os.path.commonpath([root, path]) != root:
+            raise DataError(f"item {item_id!r}: image path {str(rel)!r} leads outside the dataset folder {root}; "
+                            "image paths must be relative to it and stay inside it, e.g. 'images/i0001.png'.")
+        return Path(path)
 
     def image(self, item_id):
-        """Load one item's image as an RGB ``PIL.Image``; a missing or corrupt file names the item."""
-        from PIL import Image, UnidentifiedImageError
-
+        """Load one item's image as an RGB ``PIL.Image``; a missing, corrupt or oversized file names the item."""
         path = self.image_path(item_id)
         try:
-            with Image.open(path) as im:
-                return im.convert("RGB")
-        except FileNotFoundError:
-            raise DataError(f"item {item_id!r}: image file {path} not found. Regenerate the data (see data/shop/README.md).") from None
-        except (UnidentifiedImageError, OSError) as e:
-            raise DataError(f"item {item_id!r}: image file {path} is corrupt or not an image ({e}).") from None
+            return read_image(path, f"item {item_id!r}")
+        except DataError as e:
+            if not path.exists():
+                raise DataError(f"{e}. Regenerate the data (see data/shop/README.md).") from None
+            raise
 
     def cold_users(self) -> list:
         """Users with no interactions at all (they only have a self-description)."""
