@@ -3,9 +3,9 @@
 Not running anything and not a metric: it reads what ``python -m course_lib report`` wrote into each run folder
 (``metrics.json``, read and validated by ``runs.read_record``, and ``per_user.csv``). The first run is the reference.
 A method present in two runs is compared **pairwise** (``evaluate.paired_ci``: the same users, a bootstrap interval
-of the difference) only when both runs used the same split (equal ``split.fingerprint`` in ``metrics.json``) and the method scored the same users in both;
-otherwise the comparison says why and shows the runs side by side only, because a difference between two runs
-over different users mixes the change of settings with the change of users.
+of the difference) only when both runs used the same split (equal ``split.fingerprint`` in ``metrics.json``) and
+the method scored the same users in both; otherwise the comparison says why and shows the runs side by side only,
+because a difference between two runs over different users mixes the change of settings with the change of users.
 """
 from __future__ import annotations
 
