@@ -10,6 +10,8 @@ Not the metrics or the split. Every recommender follows scikit-learn's habits:
   they fall back to popularity by default. ``fallback=None`` declares "nothing": ``evaluate`` then refuses to rank
   those users rather than report an accident.
 - Remaining ties are broken by one rule (``rank.tie_order``): training popularity, then item id.
+- ``get_params()`` and :func:`clone` (an unfitted copy with the same parameters), as in scikit-learn, so
+  ``evaluate(..., clone=True)`` can fit copies and leave the caller's objects as they were;
 - explanation is part of the protocol: ``contributions(user, item_row)`` gives the exact decomposition of a score over
   the user's history items (:class:`Terms`), or raises :class:`NotDecomposable` for a method whose score is not such a
   sum; ``score_history(user, history)`` scores a modified history without touching the fitted model (``explain``
@@ -21,6 +23,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+import copy
+import inspect
 from dataclasses import dataclass
 
 from . import constants as C
@@ -222,6 +226,38 @@ class Recommender:
     def __repr__(self):
         return f"{type(self).__name__}(fallback={self.fallback!r})"
 
+    # ---- parameters (scikit-learn's habit) ----------------------------------------------------------------
+    def get_params(self, deep: bool = False) -> dict:
+        """The constructor's parameters as this object holds them (``deep=True`` adds those of recommenders it
+        holds, as ``part__name``). Fitted state (names ending in ``_``) is never a parameter."""
+        out = {}
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            out[name] = getattr(self, name, p.default)
+        if deep:
+            for name, value in list(out.items()):
+                if isinstance(value, Recommender):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+
+def clone(model: Recommender) -> Recommender:
+    """An unfitted copy of ``model`` with the same parameters (scikit-learn's ``clone``): fitted state (attributes
+    ending in ``_``) is left out, recommenders it holds are cloned too, and dicts and lists are copied, so fitting the
+    copy never changes ``model``. Parameters are not validated again: they were when ``model`` was made."""
+    if not isinstance(model, Recommender):
+        raise TypeError(f"clone() needs a recommender (e.g. EASE(catalogue)), got {type(model).__name__}")
+    new = copy.copy(model)
+    for name, value in list(vars(new).items()):
+        if name.endswith("_") and not name.startswith("__"):
+            delattr(new, name)
+        elif isinstance(value, Recommender):
+            setattr(new, name, clone(value))
+        elif isinstance(value, (dict, list)):
+            setattr(new, name, copy.copy(value))
+    return new
+
 
 class RandomRec(Recommender):
     """Uniform random scores: the floor every method must clear. New users: random too (no fallback needed)."""
@@ -367,6 +403,9 @@ class Content(Recommender):
     def item_vecs(self) -> np.ndarray:
         return self.catalogue.vectors
 
+    def get_params(self, deep: bool = False) -> dict:
+        return {**super().get_params(deep), "item_vecs": None}  # the catalogue holds the (unit) vectors
+
     def _fit(self, train):
         self.train_ = train
 
@@ -466,5 +505,5 @@ class Hybrid(Recommender):
         return s
 
 
-__all__ = ["EASE", "Content", "Hybrid", "ItemKNN", "NotDecomposable", "Popularity", "RandomRec", "Recommender",
+__all__ = ["EASE", "Content", "Hybrid", "ItemKNN", "NotDecomposable", "clone", "Popularity", "RandomRec", "Recommender",
            "Terms", "interaction_matrix", "item_popularity", "description_profiles", "sum_by_item"]

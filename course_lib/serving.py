@@ -202,6 +202,14 @@ class MultiInterest(Recommender):
         self.cfg, self.k, self.policy = cfg, integer("k", k, min=1), policy
         self.descriptions = dict(descriptions or {})
 
+    def get_params(self, deep: bool = False) -> dict:
+        params = {**super().get_params(False), "item_vecs": None}  # the catalogue holds the (unit) vectors
+        if self.fallback_model is not None:
+            params["fallback"] = self.fallback_model
+        if deep and self.fallback_model is not None:
+            params.update({f"fallback__{k}": v for k, v in self.fallback_model.get_params(deep=True).items()})
+        return params
+
     @property
     def fallback_label(self) -> str:
         if self.fallback_model is not None:
