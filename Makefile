@@ -26,7 +26,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE = 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: help install kernel test test-fast report warm lab lab-settings check-lab data notebooks bench clean
+.PHONY: help install kernel test test-fast report warm lab lab-settings check-lab data notebooks clean
 
 help:
 	@echo "make report     run every notebook headless; HTML in $(REPORTS)/ (also warms the embedding cache)"
@@ -107,7 +107,7 @@ lab: $(LAB_SETTINGS) warm
 # opens every notebook (CI parameters) in headless Chromium: run all, save, reopen; installs Chromium via apt
 # when it is missing (as root); shares make test's cache, never the learner's
 check-lab: $(LAB_SETTINGS)
-	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m course_lib.labcheck --out $(REPORTS)/lab
+	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m tools.labcheck --out $(REPORTS)/lab
 
 clean:
 	@test -x $(PY) && $(PY) -c "from course_lib.report import remove_user_kernel; remove_user_kernel()" || true

@@ -32,7 +32,8 @@ def main(argv=None) -> int:
     rp.add_argument("--data-dir", help="the dataset's folder (default: data/shop or data/ml-100k)")
     rp.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                     help="any report parameter, repeatable, e.g. --param K=20 --param ALPHA=1.0 --param FAST=True; "
-                         "NAME=V1,V2,... sweeps one parameter: one report per value in DIR/NAME=V, then compared")
+                         "NAME=V1,V2,... sweeps one parameter: one report per value in DIR/NAME=V, then compared; "
+                         "a comma inside one string value is escaped, 'NAME=a\\,b', or quoted, 'NAME=\"a,b\"'")
     rp.add_argument("--out", help="folder for report.html, report.ipynb, per_user.csv and metrics.json (required)")
     rp.add_argument("--with-code", action="store_true", help="keep the code cells in report.html (default: hidden)")
     rp.add_argument("--list-params", action="store_true", help="print the report's parameters and exit")

@@ -10,6 +10,12 @@ Not the metrics or the split. Every recommender follows scikit-learn's habits:
   they fall back to popularity by default. ``fallback=None`` declares "nothing": ``evaluate`` then refuses to rank
   those users rather than report an accident.
 - Remaining ties are broken by one rule (``rank.tie_order``): training popularity, then item id.
+- ``get_params()`` and :func:`clone` (an unfitted copy with the same parameters), as in scikit-learn, so
+  ``evaluate(..., clone=True)`` can fit copies and leave the caller's objects as they were;
+- explanation is part of the protocol: ``contributions(user, item_row)`` gives the exact decomposition of a score over
+  the user's history items (:class:`Terms`), or raises :class:`NotDecomposable` for a method whose score is not such a
+  sum; ``score_history(user, history)`` scores a modified history without touching the fitted model (``explain``
+  removes cited items with it).
 """
 from __future__ import annotations
 
@@ -17,10 +23,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+import copy
+import inspect
+from dataclasses import dataclass
+
 from . import constants as C
 from .catalogue import Catalogue
 from .checks import choice, integer, number
-from .profiles import description_profiles, history_profiles
+from .profiles import description_profiles, event_weights, history_profiles
 from .rank import tie_order, top_k_scores
 from .vectors import unit_rows
 
@@ -58,11 +68,42 @@ def _check_log(train: pd.DataFrame, cat: Catalogue) -> pd.DataFrame:
     return train
 
 
+class NotDecomposable(TypeError):
+    """The method's score is not a sum over the user's history items, so no item can be cited for it."""
+
+
+DECOMPOSABLE = "content, multi-interest, item-kNN and EASE"  # the course's methods whose scores decompose
+
+
+@dataclass(frozen=True)
+class Terms:
+    """A score's exact decomposition over one user's history: ``values`` sum to ``score``.
+
+    ``rows``: the distinct history item rows; ``values``: their terms. ``score`` is the quantity the terms decompose:
+    the model's own score, except where the model says otherwise in ``note`` (multi-interest ranks by slot and
+    decomposes the cosine with the interest that retrieved the item, given as ``interest``).
+    """
+
+    rows: np.ndarray
+    values: np.ndarray
+    score: float
+    interest: object | None = None  # tiers.Interest that retrieved the item, when the model serves by interest
+    note: str | None = None  # how ``score`` relates to the model's ranking score; "{interest}" and "{score:g}" filled in
+
+
+def sum_by_item(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Sum values per distinct item row (an item bought twice contributes once, with both terms)."""
+    uniq, inv = np.unique(rows, return_inverse=True)
+    return uniq, np.bincount(inv, weights=values, minlength=len(uniq))
+
+
 class Recommender:
-    """The protocol every method follows (see the module docstring). Subclasses implement ``_fit`` and ``_score``."""
+    """The protocol every method follows (see the module docstring). Subclasses implement ``_fit`` and ``_score``,
+    and, when their score is a sum over the user's history, ``contributions`` and ``score_history``."""
 
     name = "recommender"
     fallbacks: tuple = ("popularity", None)  # what this class can do for a user with no training history
+    decomposable = False  # True: contributions() gives each score's exact terms over the user's history
 
     def __init__(self, catalogue, fallback="popularity"):
         self.catalogue = Catalogue.from_items(catalogue)
@@ -78,7 +119,7 @@ class Recommender:
     def fit(self, train: pd.DataFrame):
         _check_log(train, self.catalogue)
         self.seen_ = None  # built on first use by seen()
-        self._train = train[[C.USER, C.ITEM]]
+        self.train_ = train[[C.USER, C.ITEM]]  # methods that need more of the log keep all of it in _fit
         self.users_ = sorted(train[C.USER].unique())
         self.user_row_ = {u: k for k, u in enumerate(self.users_)}
         self.popularity_ = item_popularity(train, self.catalogue)
@@ -138,7 +179,7 @@ class Recommender:
 
     def _seen_matrix(self) -> sp.csr_matrix:
         if self.seen_ is None:
-            self.seen_ = interaction_matrix(self._train, self.catalogue, self.users_)
+            self.seen_ = interaction_matrix(self.train_, self.catalogue, self.users_)
         return self.seen_
 
     @property
@@ -150,8 +191,72 @@ class Recommender:
         """Training rows of these (known) users."""
         return self.X_[[self.user_row_[u] for u in users]]
 
+    # ---- explanation --------------------------------------------------------------------------------------
+    def history(self, user) -> pd.DataFrame:
+        """The user's rows of the training log (empty for a user with no history)."""
+        self._check_fitted()
+        return self.train_[self.train_[C.USER] == user]
+
+    def new_user_source(self, user) -> str:
+        """What the fallback builds a new user's scores from: ``"description"`` or ``"popularity"``."""
+        return "popularity"
+
+    def contributions(self, user, item_row: int) -> Terms:
+        """The exact terms of ``user``'s score for item ``item_row`` over their history items (a user with history).
+        Methods whose score is no such sum raise :class:`NotDecomposable`."""
+        raise NotDecomposable(
+            f"{type(self).__name__}'s score is not a sum over the user's history, so explain() has nothing to cite: "
+            f"explain() knows {DECOMPOSABLE} models; got {type(self).__name__}. "
+            "For a hybrid, explain its parts (hybrid.content, hybrid.collaborative).")
+
+    def score_history(self, user, history: pd.DataFrame) -> np.ndarray:
+        """``user``'s scores (one row over all items) had their training history been ``history`` (rows of a log,
+        e.g. ``self.history(user)`` with items removed), the fitted model unchanged (not refitted). An empty history
+        gets the fallback."""
+        self._check_fitted()
+        if not self.decomposable:
+            self.contributions(user, 0)  # raises NotDecomposable, naming the method
+        if history.empty:
+            return self._score_new([user])[0]
+        return self._score_history(user, history)
+
+    def _score_history(self, user, history: pd.DataFrame) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
     def __repr__(self):
         return f"{type(self).__name__}(fallback={self.fallback!r})"
+
+    # ---- parameters (scikit-learn's habit) ----------------------------------------------------------------
+    def get_params(self, deep: bool = False) -> dict:
+        """The constructor's parameters as this object holds them (``deep=True`` adds those of recommenders it
+        holds, as ``part__name``). Fitted state (names ending in ``_``) is never a parameter."""
+        out = {}
+        for name, p in inspect.signature(type(self).__init__).parameters.items():
+            if name == "self" or p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD):
+                continue
+            out[name] = getattr(self, name, p.default)
+        if deep:
+            for name, value in list(out.items()):
+                if isinstance(value, Recommender):
+                    out.update({f"{name}__{k}": v for k, v in value.get_params(deep=True).items()})
+        return out
+
+
+def clone(model: Recommender) -> Recommender:
+    """An unfitted copy of ``model`` with the same parameters (scikit-learn's ``clone``): fitted state (attributes
+    ending in ``_``) is left out, recommenders it holds are cloned too, and dicts and lists are copied, so fitting the
+    copy never changes ``model``. Parameters are not validated again: they were when ``model`` was made."""
+    if not isinstance(model, Recommender):
+        raise TypeError(f"clone() needs a recommender (e.g. EASE(catalogue)), got {type(model).__name__}")
+    new = copy.copy(model)
+    for name, value in list(vars(new).items()):
+        if name.endswith("_") and not name.startswith("__"):
+            delattr(new, name)
+        elif isinstance(value, Recommender):
+            setattr(new, name, clone(value))
+        elif isinstance(value, (dict, list)):
+            setattr(new, name, copy.copy(value))
+    return new
 
 
 class RandomRec(Recommender):
@@ -188,7 +293,29 @@ class Popularity(Recommender):
         return np.tile(self.popularity_, (len(list(users)), 1))
 
 
-class ItemKNN(Recommender):
+class _ItemItem(Recommender):
+    """A score that is a linear map of the user's 0/1 history row: score(u, i) = Σ_j X[u, j] · W[j, i]."""
+
+    decomposable = True
+
+    def _weights(self) -> np.ndarray:  # pragma: no cover - overridden
+        raise NotImplementedError
+
+    def contributions(self, user, item_row: int) -> Terms:
+        """History item rows and their terms X[u, j] · W[j, i] (W = the kNN similarity or EASE's B)."""
+        self._check_fitted()
+        x = self._history([user])
+        rows = x.indices
+        return Terms(rows, np.asarray(x.data, dtype=np.float64) * self._weights()[rows, item_row],
+                     float(self.score([user])[0, item_row]))
+
+    def _score_history(self, user, history: pd.DataFrame) -> np.ndarray:
+        x = np.zeros(self.n_items, dtype=np.float32)
+        x[self.catalogue.rows(history[C.ITEM], what="history item_id")] = 1.0
+        return x @ self._weights()
+
+
+class ItemKNN(_ItemItem):
     """Item-based collaborative filtering: cosine between item columns of the 0/1 matrix, ``neighbours`` kept per item.
 
     score(u, i) = Σ_{j in history(u)} sim(j, i). New users: ``fallback`` (popularity by default).
@@ -215,8 +342,11 @@ class ItemKNN(Recommender):
     def _score(self, users) -> np.ndarray:
         return np.asarray(self._history(users) @ self.sim_, dtype=np.float32)
 
+    def _weights(self) -> np.ndarray:
+        return self.sim_
 
-class EASE(Recommender):
+
+class EASE(_ItemItem):
     """EASE (Steck, 2019): a closed-form item-item linear model.
 
     B = I − P · diagMat(1 / diag(P)), with P = (XᵀX + λI)⁻¹, which makes diag(B) = 0; score = X · B.
@@ -241,6 +371,9 @@ class EASE(Recommender):
     def _score(self, users) -> np.ndarray:
         return np.asarray(self._history(users) @ self.B_, dtype=np.float32)
 
+    def _weights(self) -> np.ndarray:
+        return self.B_
+
 
 class Content(Recommender):
     """Content-based: cosine between the user's profile and each item's vector (text, or fused text + image).
@@ -253,6 +386,7 @@ class Content(Recommender):
 
     name = "content"
     fallbacks = ("description", "popularity", None)
+    decomposable = True
 
     def __init__(self, catalogue, item_vecs=None, half_life_days: float | None = None, user_vecs: dict | None = None,
                  fallback="description"):
@@ -268,6 +402,9 @@ class Content(Recommender):
     @property
     def item_vecs(self) -> np.ndarray:
         return self.catalogue.vectors
+
+    def get_params(self, deep: bool = False) -> dict:
+        return {**super().get_params(deep), "item_vecs": None}  # the catalogue holds the (unit) vectors
 
     def _fit(self, train):
         self.train_ = train
@@ -300,6 +437,26 @@ class Content(Recommender):
                 q = unit_rows(np.stack([np.asarray(self.user_vecs[users[k]], dtype=np.float32) for k in rows]))
                 s[rows] = q @ self.item_vecs.T
         return s
+
+    def new_user_source(self, user) -> str:
+        return "description" if self.fallback == "description" and user in self.user_vecs else "popularity"
+
+    def contributions(self, user, item_row: int) -> Terms:
+        """History item rows and their exact terms of the cosine: (w_j / W) (v_j · v_i) / ‖p_u‖."""
+        h = self.history(user)
+        rows = self.catalogue.rows(h[C.ITEM])
+        w = event_weights(h, self.half_life_days, now=self.train_[C.TIMESTAMP].max())
+        v = self.item_vecs
+        profile = (w[:, None] * v[rows]).sum(0) / w.sum()
+        norm = max(float(np.linalg.norm(profile)), 1e-12)
+        rows, values = sum_by_item(rows, (w / w.sum()) * (v[rows] @ v[item_row]) / norm)
+        return Terms(rows, values, float(self.score([user])[0, item_row]))
+
+    def _score_history(self, user, history: pd.DataFrame) -> np.ndarray:
+        rows = self.catalogue.rows(history[C.ITEM], what="history item_id")
+        w = event_weights(history, self.half_life_days, now=self.train_[C.TIMESTAMP].max())
+        p = (w[:, None] * self.item_vecs[rows]).sum(0)
+        return (unit_rows(p[None]) @ self.item_vecs.T)[0]
 
 
 def _standardise(s: np.ndarray) -> np.ndarray:
@@ -348,5 +505,5 @@ class Hybrid(Recommender):
         return s
 
 
-__all__ = ["EASE", "Content", "Hybrid", "ItemKNN", "Popularity", "RandomRec", "Recommender", "interaction_matrix",
-           "item_popularity", "description_profiles"]
+__all__ = ["EASE", "Content", "Hybrid", "ItemKNN", "NotDecomposable", "clone", "Popularity", "RandomRec", "Recommender",
+           "Terms", "interaction_matrix", "item_popularity", "description_profiles", "sum_by_item"]

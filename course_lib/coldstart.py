@@ -1,7 +1,9 @@
 """Serving users and items with no history: self-descriptions, popularity fallbacks, content for new items.
 
 Not a new model: cold start reuses the encoders, profiles and rankers; this module decides what to use when
-history is missing, and measures how quality grows as a new user's first interactions arrive.
+history is missing, and measures how quality grows as a new user's first interactions arrive. The blend of
+history and description that :func:`new_user_curve` measures is also a recommender, :class:`Blend`, so
+``evaluate`` and the report can score it like any other method.
 """
 from __future__ import annotations
 
@@ -9,9 +11,46 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
+from .baselines import Content
+from .checks import number
 from .metrics import ndcg_at_k, precision_at_k, recall_at_k
 from .profiles import blend_profiles, history_profiles
 from .rank import above_threshold, tie_order, top_k, top_k_scores
+from .vectors import unit_rows
+
+
+class Blend(Content):
+    """The cold-start blend as a recommender: profile = w · history + (1 − w) · description with w = n / (n + blend_k),
+    n = the user's training interactions (``profiles.blend_profiles``), scored by cosine with every item. As in
+    ``Content``, item vectors are normalised first (the encoders' already are), so the history part is the mean of
+    unit vectors: :func:`new_user_curve` on the same unit vectors ranks alike.
+
+    A user with history but no description gets their history profile (what ``Content`` gives them); a new user
+    gets ``fallback`` as in ``Content`` (their description, else popularity). Not decomposable: the description's
+    part of a score is no history item's term.
+    """
+
+    name = "blend"
+    decomposable = False
+
+    def __init__(self, catalogue, item_vecs=None, user_vecs: dict | None = None, blend_k: float = 5.0,
+                 half_life_days: float | None = None, fallback="description"):
+        super().__init__(catalogue, item_vecs, half_life_days=half_life_days, user_vecs=user_vecs, fallback=fallback)
+        self.blend_k = number("blend_k", blend_k, above=0)
+
+    def contributions(self, user, item_row: int):
+        return super(Content, self).contributions(user, item_row)  # the protocol's "not decomposable"
+
+    def _score(self, users) -> np.ndarray:
+        users = list(users)
+        hist, _ = history_profiles(self.train_, self.catalogue, users=users, half_life_days=self.half_life_days)
+        prof = unit_rows(hist)
+        described = [k for k, u in enumerate(users) if u in self.user_vecs]
+        if described:
+            n = self.train_[C.USER].value_counts().reindex([users[k] for k in described]).to_numpy()
+            desc = np.stack([np.asarray(self.user_vecs[users[k]], dtype=np.float32) for k in described])
+            prof[described] = blend_profiles(hist[described], desc, n, self.blend_k)
+        return (unit_rows(prof) @ self.item_vecs.T).astype(np.float32)
 
 
 def threshold_counts(user_vecs, item_vecs, threshold: float = 0.5) -> pd.Series:

@@ -1,16 +1,15 @@
 """Comparing report runs side by side: their parameters, their metrics, and paired differences where users match.
 
 Not running anything and not a metric: it reads what ``python -m course_lib report`` wrote into each run folder
-(``metrics.json`` and ``per_user.csv``). The first run is the reference. A method present in two runs is compared
-**pairwise** (``evaluate.paired_ci``: the same users, a bootstrap interval of the difference) only when both runs
-used the same split (equal ``split.fingerprint`` in ``metrics.json``) and the method scored the same users in both;
-otherwise the comparison says why and shows the runs side by side only, because a difference between two runs
-over different users mixes the change of settings with the change of users.
+(``metrics.json``, read and validated by ``runs.read_record``, and ``per_user.csv``). The first run is the reference.
+A method present in two runs is compared **pairwise** (``evaluate.paired_ci``: the same users, a bootstrap interval
+of the difference) only when both runs used the same split (equal ``split.fingerprint`` in ``metrics.json``) and
+the method scored the same users in both; otherwise the comparison says why and shows the runs side by side only,
+because a difference between two runs over different users mixes the change of settings with the change of users.
 """
 from __future__ import annotations
 
 import html as _html
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pandas as pd
 from . import constants as C
 from .evaluate import GROUPS, N_BOOT, PairedDiff, paired_ci
 from .files import atomic_write, display_path
+from .runs import RunRecordError, read_record
 
 RUN_FILES = ("metrics.json", "per_user.csv")  # what makes a folder a report run
 KEY_COLUMNS = ("method", "user", "group", "segment")  # per_user.csv: who; every other column is a metric
@@ -83,13 +83,9 @@ def load_run(folder, label: str | None = None) -> Run:
     if not path.is_file():
         raise RunFolderError(f"{folder} is not a report run: it has no metrics.json (a finished run has one); {usage}")
     try:
-        info = json.loads(path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise RunFolderError(f"{path} is not a report's metrics.json: not JSON ({e}); {usage}") from None
-    if not isinstance(info, dict) or info.get("schema_version") != 2 or not isinstance(info.get("config"), dict):
-        got = info.get("schema_version") if isinstance(info, dict) else type(info).__name__
-        raise RunFolderError(f"{path} is not a report's metrics.json (schema_version 2 with a config expected, "
-                             f"got {got!r}); {usage}")
+        info = read_record(path)
+    except RunRecordError as e:
+        raise RunFolderError(f"{e}; {usage}") from None
     csv = folder / "per_user.csv"
     if not csv.is_file():
         raise RunFolderError(f"{folder} has no per_user.csv: it was made before runs could be compared, or is not a "

@@ -144,6 +144,7 @@ class Evaluation:
     users: dict = field(default_factory=dict)  # counts: test users, evaluated, excluded, returning, new
     unreachable_share: float | None = None  # masked-but-counted: share of relevant (user, item) pairs hidden
     constant_rows: dict = field(default_factory=dict)  # method -> returning users whose scores were all equal
+    models: dict = field(default_factory=dict)  # method -> the fitted recommender that made its lists
 
     # ---- selection --------------------------------------------------------------------------------------
     @property
@@ -272,11 +273,15 @@ def _relevance(task: str, test_rows: dict, seen: dict, users: list):
 
 def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, k: int = 10,
              task: str = "discovery", diversity_vecs: np.ndarray | None = None, thresholds=(5, 20),
-             with_auc: bool = True) -> Evaluation:
+             with_auc: bool = True, fit_copies: bool = False) -> Evaluation:
     """Fit each recommender on ``train``, rank for every test user, score the lists on ``test`` under ``task``.
 
-    ``catalogue``: a :class:`~course_lib.catalogue.Catalogue` (or the items table). ``diversity_vecs`` (default: the
-    catalogue's vectors) are used for intra-list diversity. Returns an :class:`Evaluation`.
+    ``catalogue``: a :class:`~course_lib.catalogue.Catalogue` (or the items table); every method must rank the same
+    item ids in the same order (a method built on another catalogue is refused). ``diversity_vecs`` (default: the
+    catalogue's vectors) are used for intra-list diversity. ``fit_copies=True`` fits a :func:`baselines.clone` of each
+    method and leaves the given objects untouched (scikit-learn's habit); the default fits the given objects, which
+    the notebooks read afterwards. Either way ``Evaluation.models`` holds the fitted recommenders. Returns an
+    :class:`Evaluation`.
     """
     if not isinstance(methods, dict) or not methods:
         raise ValueError("methods must be a non-empty dict of name -> recommender, e.g. {'popularity': Popularity(items)}")
@@ -284,6 +289,9 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
         if not (hasattr(m, "fit") and hasattr(m, "score")):
             raise TypeError(f"method {name!r} must have fit(train) and score(users); got {type(m).__name__}")
     cat = Catalogue.from_items(catalogue)
+    for name, m in methods.items():
+        theirs = getattr(m, "catalogue", None)
+        _check_same_items(name, None if theirs is None else Catalogue.from_items(theirs), cat)
     k = integer("k", k, min=1)
     if k > len(cat):
         raise ValueError(f"k={k} is larger than the catalogue ({len(cat)} items); choose k <= {len(cat)}")
@@ -315,9 +323,14 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
     div = diversity_vecs if diversity_vecs is not None else cat.vectors
     counts = {"test users": len(all_users), "evaluated": len(users), "excluded": len(all_users) - len(users),
               "returning": int((group == "returning").sum()), "new": int((group == "new").sum())}
-    per_user, beyond, by_bucket, lists, fallbacks, constant = [], [], [], {}, {}, {}
+    per_user, beyond, by_bucket, lists, fallbacks, constant, models = [], [], [], {}, {}, {}, {}
     for name, method in methods.items():
+        if fit_copies:
+            from .baselines import clone
+
+            method = clone(method)
         method.fit(train)
+        models[name] = method
         scores = np.asarray(method.score(users), dtype=np.float32)
         if scores.shape != (len(users), len(cat)):
             raise ValueError(f"method {name!r} returned scores of shape {scores.shape}, expected {(len(users), len(cat))}")
@@ -352,7 +365,20 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
         by_bucket.append(row)
     return Evaluation(pd.concat(per_user, ignore_index=True), pd.DataFrame(beyond).set_index("method"),
                       pd.DataFrame(by_bucket).set_index("method"), k, task, lists, fallbacks, counts, unreachable,
-                      constant)
+                      constant, models)
+
+
+def _check_same_items(name: str, theirs, ours: Catalogue) -> None:
+    """A method's score columns are read as ``ours``'s items: refuse one built on other item ids (or another order)."""
+    if theirs is None:
+        return
+    a, b = np.asarray(theirs.ids, dtype=object), np.asarray(ours.ids, dtype=object)
+    if len(a) == len(b) and (a == b).all():
+        return
+    at = next((i for i in range(min(len(a), len(b))) if a[i] != b[i]), min(len(a), len(b)))
+    first = f"row {at}: {a[at]!r} vs {b[at]!r}" if at < min(len(a), len(b)) else f"{len(a)} vs {len(b)} items"
+    raise ValueError(f"method {name!r} ranks other item ids than evaluate's catalogue ({first}); its scores would be "
+                     "read as the wrong items: build it on the same items, e.g. Catalogue.from_items(items, vectors)")
 
 
 def _sets(users, rows) -> dict:
@@ -387,7 +413,8 @@ def tune(make, grid, train: pd.DataFrame, valid: pd.DataFrame, catalogue, k: int
         raise ValueError("grid is empty: give at least one value to try")
     rows = []
     for value in grid:
-        ev = evaluate({str(value): make(value)}, train, valid, catalogue, k, task=task, with_auc=False)
+        ev = evaluate({str(value): make(value)}, train, valid, catalogue, k, task=task, with_auc=False,
+                      fit_copies=True)  # what make() returns is never fitted here
         pu = ev._rows(group)
         if pu.empty:
             raise ValueError(f"the validation split has no {group} users to tune on "

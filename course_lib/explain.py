@@ -9,7 +9,9 @@ here is a term of the score itself. For the methods the course builds, the score
   explanation's score is then that cosine, not the model's slot-rank score).
 
 so each history item's share of the score is exact, and :func:`fidelity` checks that the cited items matter by removing
-them and re-ranking.
+them and re-ranking. Each method computes its own terms (``contributions``) and scores a modified history
+(``score_history``): this module reads models only through that protocol (``baselines.Recommender``), never their
+private state, and never changes them.
 """
 from __future__ import annotations
 
@@ -19,11 +21,9 @@ import numpy as np
 import pandas as pd
 
 from . import constants as C
-from .baselines import EASE, Content, ItemKNN, Popularity, Recommender
+from .baselines import Recommender
 from .checks import integer
-from .profiles import event_weights
 from .rank import top_k_scores
-from .vectors import unit_rows
 
 VERBS = {"view": "viewed", "click": "looked closely at", "purchase": "bought", "rating": "rated"}
 
@@ -73,55 +73,6 @@ class Explanation:
 
 
 # ---------------------------------------------------------------------------------------------------------
-# decompositions, one per method
-# ---------------------------------------------------------------------------------------------------------
-def _history(model: Recommender, user) -> pd.DataFrame:
-    train = getattr(model, "train_", None)
-    if train is None:
-        train = model._train
-    return train[train[C.USER] == user]
-
-
-def _by_item(rows: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Sum values per distinct item row (an item bought twice contributes once, with both terms)."""
-    uniq, inv = np.unique(rows, return_inverse=True)
-    return uniq, np.bincount(inv, weights=values, minlength=len(uniq))
-
-
-def content_terms(model: Content, user, item_row: int) -> tuple[np.ndarray, np.ndarray]:
-    """History item rows and their exact terms of the content score (they sum to the cosine)."""
-    h = _history(model, user)
-    rows = model.catalogue.rows(h[C.ITEM])
-    now = model.train_[C.TIMESTAMP].max()
-    w = event_weights(h, model.half_life_days, now=now)
-    v = model.item_vecs
-    profile = (w[:, None] * v[rows]).sum(0) / w.sum()
-    norm = max(float(np.linalg.norm(profile)), 1e-12)
-    return _by_item(rows, (w / w.sum()) * (v[rows] @ v[item_row]) / norm)
-
-
-def collaborative_terms(model: ItemKNN | EASE, user, item_row: int) -> tuple[np.ndarray, np.ndarray]:
-    """History item rows and their terms Σ_j X[u, j] · W[j, i] (W = the kNN similarity or EASE's B)."""
-    W = model.sim_ if isinstance(model, ItemKNN) else model.B_
-    x = model._history([user])
-    rows = x.indices
-    return rows, np.asarray(x.data, dtype=np.float64) * W[rows, item_row]
-
-
-def _terms(model, user, item_row):
-    from .serving import MultiInterest
-
-    if isinstance(model, MultiInterest):
-        return None
-    if isinstance(model, Content):
-        return content_terms(model, user, item_row)
-    if isinstance(model, (ItemKNN, EASE)):
-        return collaborative_terms(model, user, item_row)
-    raise TypeError(f"explain() knows content, multi-interest, item-kNN and EASE models; got {type(model).__name__}. "
-                    "For a hybrid, explain its parts (hybrid.content, hybrid.collaborative).")
-
-
-# ---------------------------------------------------------------------------------------------------------
 # the public function
 # ---------------------------------------------------------------------------------------------------------
 def explain(model: Recommender, user, item_id, tiered: dict | None = None, method: str | None = None,
@@ -135,18 +86,15 @@ def explain(model: Recommender, user, item_id, tiered: dict | None = None, metho
     For a multi-interest model the score reported is the cosine with the interest's centroid (what the terms
     decompose); the model's own ranking score (a slot position) is kept in ``notes``.
     """
-    from .serving import MultiInterest
-
-    model._check_fitted()
+    known = bool(model.has_history([user])[0])  # also: the model must be fitted
     cat = model.catalogue
     item_row = int(cat.rows([item_id], what="item_id")[0])
     title = _title(cat, item_row)
     name = method or getattr(model, "name", type(model).__name__)
     score = float(model.score([user])[0, item_row])
     exp = Explanation(user, item_id, title, name, score, "history")
-    if not model.has_history([user])[0]:
-        fb = getattr(model, "fallback", None)
-        described = isinstance(model, Content) and fb == "description" and user in model.user_vecs
+    if not known:
+        described = model.new_user_source(user) == "description"
         exp.source = "description" if described else "popularity"
         exp.sentence = (f"Suggested from your own description: “{title}” is close to what you told us you like."
                         if described else
@@ -154,35 +102,28 @@ def explain(model: Recommender, user, item_id, tiered: dict | None = None, metho
                         "with us yet, so nothing personal is claimed.")
         exp.notes.append(f"no training history: the {name} model's fallback ({model.fallback_label}) ranked it")
         return exp
-    ui = None
-    if isinstance(model, MultiInterest):
-        ui = model.tiered_[user]
-        ints = [it for it in ui.interests]
-        c = np.stack([it.centroid for it in ints])
-        owner = int(np.argmax(c @ cat.vectors[item_row]))
-        it = ints[owner]
-        rows = np.asarray(it.items)
-        v = cat.vectors
-        mean = v[rows].mean(0)
-        norm = max(float(np.linalg.norm(mean)), 1e-12)
-        rows, values = _by_item(rows, (v[rows] @ v[item_row]) / (len(rows) * norm))
+    terms = model.contributions(user, item_row)  # NotDecomposable (a TypeError) for a score that is no such sum
+    rows, values = terms.rows, terms.values
+    owner = None
+    if terms.interest is not None:  # the model serves by interest: every term belongs to the one that retrieved it
+        it = terms.interest
         exp.interest = {"name": it.name or _title(cat, it.medoid), "tier": it.tier, "share": round(it.share, 3)}
-        exp.score = float(values.sum())
-        exp.notes.append(f"multi-interest: the score is the cosine with the {exp.interest['name']} interest's "
-                         f"centroid, which the terms decompose; the model ranks by slot (its own score {score:g})")
+        owner = {"name": exp.interest["name"], "tier": exp.interest["tier"]}
+        ui = None
     else:
-        rows, values = _terms(model, user, item_row)
-        if tiered is not None and user in tiered:
-            ui = tiered[user]
-    history = _history(model, user) if log is None else log[log[C.USER] == user]
+        ui = tiered[user] if tiered is not None and user in tiered else None
+    exp.score = terms.score  # the model's score, or what the model says its terms decompose instead (note)
+    if terms.note is not None:
+        exp.notes.append(f"{getattr(model, 'name', type(model).__name__)}: "
+                         + terms.note.format(interest=exp.interest["name"] if exp.interest else "", score=score))
+    history = model.history(user) if log is None else log[log[C.USER] == user]
     events = _strongest_events(history)
     total = float(values.sum())
     order = np.argsort(-values, kind="stable")
     exp.contributions = [Contribution(cat.ids[r], _title(cat, r), float(values[k]),
                                       float(values[k] / total) if abs(total) > 1e-12 else 0.0,
                                       event=events.get(cat.ids[r]),
-                                      interest=_holder(ui, r, cat, exp.interest if isinstance(model, MultiInterest)
-                                                       else None))
+                                      interest=dict(owner) if owner else _holder(ui, r, cat))
                          for k, r in ((k, int(rows[k])) for k in order)]
     if exp.interest is None and ui is not None:
         exp.interest = _interest_of(ui, cat, rows, values)
@@ -199,11 +140,8 @@ def _strongest_events(history: pd.DataFrame) -> dict:
     return best.drop_duplicates(C.ITEM).set_index(C.ITEM)[C.EVENT].astype(str).to_dict()
 
 
-def _holder(ui, row: int, cat, owner: dict | None) -> dict | None:
-    """The user's interest that holds history item ``row`` (the one holding most of its events; ties: the stronger).
-    A multi-interest explanation decomposes one interest (``owner``), so every term belongs to it."""
-    if owner is not None:
-        return {"name": owner["name"], "tier": owner["tier"]}
+def _holder(ui, row: int, cat) -> dict | None:
+    """The user's interest that holds history item ``row`` (the one holding most of its events; ties: the stronger)."""
     if ui is None:
         return None
     best, best_n = None, 0
@@ -271,43 +209,6 @@ def template(exp: Explanation, history: pd.DataFrame | None = None) -> str:
 # ---------------------------------------------------------------------------------------------------------
 # fidelity: do the cited items matter?
 # ---------------------------------------------------------------------------------------------------------
-def _rescore(model: Recommender, user, drop_rows: set) -> np.ndarray:
-    """The user's scores with ``drop_rows`` removed from their history, the model itself unchanged (not refitted)."""
-    from .serving import MultiInterest
-    from .tiers import discover
-
-    cat = model.catalogue
-    if isinstance(model, MultiInterest):
-        h = _history(model, user)
-        h = h[~h[C.ITEM].isin(set(cat.ids[list(drop_rows)]))]
-        if h.empty:
-            return model._score_new([user])[0]
-        saved = model.tiered_[user]
-        model.tiered_[user] = discover(h, cat, model.cfg, now=model.train_[C.TIMESTAMP].max(), user=user,
-                                       description=model.descriptions.get(user))
-        saved_train = model.train_
-        model.train_ = pd.concat([saved_train[saved_train[C.USER] != user], h])
-        try:
-            return model._score([user])[0]
-        finally:
-            model.tiered_[user], model.train_ = saved, saved_train
-    if isinstance(model, Content):
-        h = _history(model, user)
-        h = h[~h[C.ITEM].isin(set(cat.ids[list(drop_rows)]))]
-        if h.empty:
-            return model._score_new([user])[0]
-        rows = cat.rows(h[C.ITEM])
-        w = event_weights(h, model.half_life_days, now=model.train_[C.TIMESTAMP].max())
-        p = (w[:, None] * model.item_vecs[rows]).sum(0)
-        return (unit_rows(p[None]) @ model.item_vecs.T)[0]
-    if isinstance(model, (ItemKNN, EASE)):
-        W = model.sim_ if isinstance(model, ItemKNN) else model.B_
-        x = model._history([user]).toarray()[0]
-        x[list(drop_rows)] = 0
-        return x @ W
-    raise TypeError(f"fidelity() knows content, multi-interest, item-kNN and EASE models; got {type(model).__name__}")
-
-
 def fidelity(model: Recommender, users, k: int = 10, n_cite: int = 3, seed: int = C.SEED,
              tiered: dict | None = None) -> pd.DataFrame:
     """For each user's top item: remove the cited history items, re-rank, and record whether it leaves the top ``k``;
@@ -328,8 +229,9 @@ def fidelity(model: Recommender, users, k: int = 10, n_cite: int = 3, seed: int 
         cited = {int(model.catalogue.row[c.item_id]) for c in exp.contributions[:n_cite]}
         rand = {int(r) for r in rng.choice(seen, size=len(cited), replace=False)}
         out = {"user": user, "item": model.catalogue.ids[top], "cited": len(cited)}
+        history = model.history(user)
         for label, drop in (("cited removed", cited), ("random removed", rand)):
-            s = _rescore(model, user, drop)
+            s = model.score_history(user, history[~history[C.ITEM].isin(set(model.catalogue.ids[list(drop)]))])
             hide = [seen]  # the user did see the dropped items: they stay hidden, only the evidence changes
             _, idx = top_k_scores(s[None], k, exclude=hide, tiebreak=model.tiebreak_)
             out[f"leaves top-{k} ({label})"] = top not in set(idx[0].tolist())

@@ -15,8 +15,12 @@ id or local folder works too (a 1-3B instruct model on a GPU, say).
 2. prompts: plain strings you can print (:meth:`LLM.chat_prompt`, :func:`naming_prompt_fewshot`, ...);
 3. generation: :meth:`LLM.generate` (batched, greedy, length-capped, cached on disk as JSON, tokens/s measured);
 4. constrained choice: :meth:`LLM.choose` (each candidate's log-likelihood; the best one);
-5. grounding: :func:`check_grounding`, :func:`generate_checked` (template fallback, flagged);
-6. uses: free naming of an interest (zero-shot chat, few-shot completion), a profile summary of tiered interests.
+5. grounding (``grounding.py``): :func:`check_grounding`, :func:`generate_checked` (template fallback, flagged);
+6. uses (``prompts.py``): free naming of an interest (zero-shot chat, few-shot completion), a profile summary of
+   tiered interests.
+
+This module holds 1, 3 and 4; the names of ``grounding`` and ``prompts`` are importable from here as well, so
+``from course_lib import llm as L; L.check_grounding(...)`` keeps working.
 """
 from __future__ import annotations
 
@@ -31,13 +35,18 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
+from typing import Mapping, Sequence
 
 from . import checks
 from .encode import ModelNotFoundError, _show_progress
 from .files import write_json
+from .grounding import (Checked, Grounding, Mention, Vocabulary, check_grounding, check_prompts, evidence_from_items,
+                        format_problem, generate_checked, truncate_lines)
+from .prompts import (FEWSHOT_EXAMPLES, NAMING_SYSTEM, PROFILE_SYSTEM, choice_prompt, clean_name, name_by_choice,
+                      name_groups, naming_prompt_chat, naming_prompt_fewshot, profile_prompt, profile_template,
+                      summarise_interests)
 from .runtime import cache_dir, get_device, offline
 
 DEFAULT_LLM = "smollm2-135m"
@@ -422,7 +431,7 @@ class LLM:
         answers already in the output cache are read back, not generated. ``self.last_stats`` (and, with
         ``return_stats=True``, the second return value) says how many tokens per second the model produced.
         """
-        prompts = _check_prompts(prompts)
+        prompts = check_prompts(prompts)
         max_new = checks.integer("max_new_tokens", max_new_tokens if max_new_tokens is not None
                                  else self.config.max_new_tokens, min=1)
         bs = checks.integer("batch_size", batch_size or self.config.batch_size, min=1)
@@ -593,7 +602,7 @@ class LLM:
         """
         if isinstance(prompts, str):
             prompts = [prompts]
-        prompts = _check_prompts(prompts)
+        prompts = check_prompts(prompts)
         checks.choice("by", by, REDUCTIONS)
         cands = _check_candidates(candidates)
         from tqdm.auto import tqdm
@@ -637,18 +646,6 @@ def _repeat_cache(past, n: int):
     if isinstance(past, tuple) and all(isinstance(layer, tuple) for layer in past):
         return tuple(tuple(t.repeat_interleave(n, dim=0) for t in layer) for layer in past)
     return None
-
-
-def _check_prompts(prompts) -> list[str]:
-    if isinstance(prompts, str):
-        raise TypeError("prompts must be a list of strings; wrap a single prompt in a list: generate([prompt])")
-    out = list(prompts)
-    for i, p in enumerate(out):
-        if not isinstance(p, str):
-            raise TypeError(f"prompt at index {i} is {p!r} ({type(p).__name__}), not a string")
-        if not p.strip():
-            raise ValueError(f"prompt at index {i} is empty; every prompt needs text")
-    return out
 
 
 def _check_candidates(candidates) -> list[str]:
@@ -728,369 +725,10 @@ class OutputCache:
         return len(self._read())
 
 
-# ---------------------------------------------------------------------------------------------------------
-# 5. grounding: does the text claim only what the evidence holds?
-# ---------------------------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Mention:
-    field: str  # which vocabulary it comes from: "title", "category", "colour", "interest", ...
-    term: str  # the canonical value, e.g. "running_shoes"
-    text: str  # the words as written, e.g. "running shoes"
-    start: int  # character offset in the checked text
-
-
-@dataclass
-class Grounding:
-    """The result of :func:`check_grounding`."""
-
-    ok: bool  # no offending mention
-    offending: list  # mentions of catalogue terms the user does not have
-    mentions: list  # every catalogue term found (grounded or not)
-
-    def reason(self) -> str:
-        if self.ok:
-            return ""
-        parts = [f"{m.text!r} ({m.field})" for m in self.offending[:4]]
-        more = f" and {len(self.offending) - 4} more" if len(self.offending) > 4 else ""
-        return "mentions " + ", ".join(parts) + more + " that the user does not have"
-
-
-class Vocabulary:
-    """Every term the catalogue can be talked about with, by field, and a matcher for them.
-
-    ``terms`` maps a field to ``{canonical value: [surface forms]}``; the value itself (underscores read as
-    spaces) is always a surface form. Matching is case-insensitive on whole words, allows a plural ``s``/``es``,
-    and takes the longest term at each position (``"Vantix Flex 3"`` is a title, not the brand ``Vantix``).
-    """
-
-    def __init__(self, terms: Mapping[str, Mapping[str, Sequence[str]]], ignore: Sequence[str] = ()):
-        self.terms = {f: {str(v): list(forms) for v, forms in vals.items()} for f, vals in terms.items()}
-        ignored = {s.lower() for s in ignore}
-        self._owners: dict[str, list[tuple[str, str]]] = {}
-        for f, vals in self.terms.items():
-            for v, forms in vals.items():
-                for s in {v.replace("_", " "), *forms}:
-                    s = " ".join(str(s).split())
-                    if s and s.lower() not in ignored:
-                        self._owners.setdefault(s.lower(), []).append((f, v))
-        alts = sorted(self._owners, key=len, reverse=True)
-        self._pattern = re.compile(r"(?<!\w)(" + "|".join(re.escape(a) for a in alts) + r")(?:e?s)?(?!\w)",
-                                   re.IGNORECASE) if alts else None
-
-    @classmethod
-    def from_items(cls, items, fields: Sequence[str] = ("title", "category", "subcategory", "colour", "brand"),
-                   synonyms: Mapping[str, Mapping[str, Sequence[str]]] | None = None,
-                   extra: Mapping[str, Sequence[str]] | None = None, ignore: Sequence[str] = ()) -> "Vocabulary":
-        """From a catalogue table: each column in ``fields`` (those present), plus ``synonyms`` (field -> value ->
-        other words for it, e.g. paraphrases of subcategories) and ``extra`` (field -> values, e.g.
-        ``{"interest": all interest names}``). ``ignore``: surface forms too common to count as claims."""
-        terms: dict[str, dict[str, list[str]]] = {}
-        for f in fields:
-            if f in items.columns:
-                terms[f] = {str(v): [] for v in items[f].dropna().unique() if str(v).strip()}
-        for f, vals in (extra or {}).items():
-            terms.setdefault(f, {}).update({str(v): [] for v in vals})
-        for f, vals in (synonyms or {}).items():
-            for v, forms in vals.items():
-                terms.setdefault(f, {}).setdefault(str(v), []).extend(forms)
-        return cls(terms, ignore=ignore)
-
-    def find(self, text: str) -> list[Mention]:
-        """Every vocabulary term in ``text``, longest first, without overlaps (one Mention per owning field)."""
-        if self._pattern is None or not text:
-            return []
-        out = []
-        for m in self._pattern.finditer(text):
-            for f, v in self._owners[m.group(1).lower()]:
-                out.append(Mention(field=f, term=v, text=m.group(0), start=m.start()))
-        return out
-
-
-def evidence_from_items(items, item_ids: Sequence, *, interests: Sequence[str] = (),
-                        fields: Sequence[str] = ("title", "category", "subcategory", "colour", "brand"),
-                        vocabulary: Vocabulary | None = None, text_columns: Sequence[str] = ("description",),
-                        id_column: str = "item_id") -> dict[str, set]:
-    """What a user has, by field: the values of their items' ``fields``, their interest names, and (with a
-    ``vocabulary``) every vocabulary term that their items' ``text_columns`` mention, e.g. a feature such as
-    "waterproof membrane" written in the description of a pair of boots they viewed."""
-    rows = items[items[id_column].isin(list(item_ids))]
-    ev = {f: {str(v) for v in rows[f].dropna()} for f in fields if f in rows.columns}
-    ev["interest"] = {str(n) for n in interests if str(n)}
-    if vocabulary is not None:
-        for col in text_columns:
-            if col in rows.columns:
-                for text in rows[col].dropna():
-                    for m in vocabulary.find(str(text)):
-                        ev.setdefault(m.field, set()).add(m.term)
-    return ev
-
-
-def check_grounding(text: str, evidence: Mapping[str, set], vocabulary: Vocabulary) -> Grounding:
-    """Find claims in ``text`` about items, interests or attributes that the user does NOT have.
-
-    A mention is any term of the catalogue ``vocabulary`` (a title, a category, a colour, a brand, an interest
-    name, ...). It is grounded when its value is in ``evidence`` for at least one field that owns the same words
-    (a word that is both a category and a subcategory needs only one). Everything else is offending.
-    This is a lexical check: it catches named things the user lacks, not wrong reasoning in plain words.
-    """
-    if not isinstance(text, str):
-        raise TypeError(f"text must be a string, got {type(text).__name__}")
-    ev = {f: {str(v) for v in vals} for f, vals in evidence.items()}
-    mentions = vocabulary.find(text)
-    by_pos: dict[int, list[Mention]] = {}
-    for m in mentions:
-        by_pos.setdefault(m.start, []).append(m)
-    offending = []
-    for group in by_pos.values():
-        if not any(m.term in ev.get(m.field, ()) for m in group):
-            offending.append(group[0])
-    return Grounding(ok=not offending, offending=offending, mentions=mentions)
-
-
-# ---------------------------------------------------------------------------------------------------------
-# checked generation with a flagged template fallback
-# ---------------------------------------------------------------------------------------------------------
-@dataclass
-class Checked:
-    """One text that is safe to show, and where it came from."""
-
-    text: str  # what to show
-    source: str  # "llm", or "template (LLM output failed: <reason>)"
-    llm_text: str  # what the model said (may be the failed one)
-    reason: str  # why the LLM text was rejected ("" when accepted)
-    offending: list = field(default_factory=list)  # ungrounded mentions in the LLM text
-    prompt: str = ""
-    note: str = ""  # e.g. what the prompt left out of a long history ("" when nothing)
-
-    @property
-    def from_llm(self) -> bool:
-        return not self.reason
-
-
-_MARKUP = re.compile(r"<\|[^|]*\|>|^(system|user|assistant)\s*$|\b(System|User|Assistant):", re.MULTILINE)
-
-
-def format_problem(text: str, prompt: str = "", *, min_words: int = 1, max_words: int = 80) -> str:
-    """Why ``text`` is not usable as it stands ("" when it is): empty, chat markup, too short or long, repeating
-    itself, or mostly copied from the prompt."""
-    words = text.split()
-    if not words:
-        return "empty output"
-    if _MARKUP.search(text):
-        return "off-format: chat markup in the answer"
-    if len(words) < min_words or len(words) > max_words:
-        return f"off-format: {len(words)} words, expected {min_words} to {max_words}"
-    low = [w.lower().strip(".,;:!?\"'") for w in words]
-    grams = [tuple(low[i:i + 3]) for i in range(len(low) - 2)]
-    if grams and max(grams.count(g) for g in set(grams)) >= 3:
-        return "off-format: repeats itself"
-    if prompt and len(low) >= 8:
-        p = [w.lower().strip(".,;:!?\"'") for w in prompt.split()]
-        pg = {tuple(p[i:i + 4]) for i in range(len(p) - 3)}
-        g4 = [tuple(low[i:i + 4]) for i in range(len(low) - 3)]
-        if sum(g in pg for g in g4) >= 0.6 * len(g4):
-            return "off-format: copies the prompt"
-    return ""
-
-
-def generate_checked(llm: LLM, prompts: Sequence[str], templates: Sequence[str], evidence: Sequence[Mapping],
-                     vocabulary: Vocabulary, *, min_words: int = 1, max_words: int = 80,
-                     validate: Callable[[str], str] | None = None, **generate_kw) -> list[Checked]:
-    """Generate one text per prompt and keep it only if it passes every check, else show the template.
-
-    Checks, in order: the model ran; :func:`format_problem` (empty, markup, length, repetition, parroting);
-    ``validate(text)`` if given (return a reason or ""); :func:`check_grounding` against the user's
-    ``evidence``. A failed text is replaced by its template, with ``source = "template (LLM output failed:
-    <reason>)"``; the model's text and the offending mentions stay in the result for inspection.
-    """
-    prompts = _check_prompts(prompts)
-    if not (len(prompts) == len(templates) == len(evidence)):
-        raise ValueError(f"prompts, templates and evidence must have one entry per text, got {len(prompts)}, "
-                         f"{len(templates)} and {len(evidence)}")
-    try:
-        texts = llm.generate(prompts, **generate_kw)
-        error = ""
-    except Exception as e:  # noqa: BLE001 - any model failure falls back to the template, flagged with its reason
-        texts, error = [""] * len(prompts), f"generation error ({type(e).__name__}: {str(e).splitlines()[0][:120]})"
-    out = []
-    for p, t, tmpl, ev in zip(prompts, texts, templates, evidence):
-        reason = error or format_problem(t, p, min_words=min_words, max_words=max_words)
-        if not reason and validate is not None:
-            reason = validate(t) or ""
-        offending = []
-        if not reason:
-            g = check_grounding(t, ev, vocabulary)
-            offending = g.offending
-            reason = "" if g.ok else "ungrounded: " + g.reason()
-        if reason:
-            out.append(Checked(text=tmpl, source=f"template (LLM output failed: {reason})", llm_text=t,
-                               reason=reason, offending=offending, prompt=p))
-        else:
-            out.append(Checked(text=t, source="llm", llm_text=t, reason="", prompt=p))
-    return out
-
-
-def truncate_lines(lines: Sequence[str], max_lines: int = 20, what: str = "items", keep: str = "last") -> tuple[list[str], str]:
-    """At most ``max_lines`` of a long history for a prompt, and a note saying what was left out ("" if nothing).
-
-    ``keep="last"`` keeps the most recent lines (the end of a time-ordered history), ``"first"`` the first ones.
-    """
-    max_lines = checks.integer("max_lines", max_lines, min=1)
-    checks.choice("keep", keep, ("last", "first"))
-    lines = [str(x) for x in lines]
-    if len(lines) <= max_lines:
-        return lines, ""
-    kept = lines[-max_lines:] if keep == "last" else lines[:max_lines]
-    which = "most recent" if keep == "last" else "first"
-    return kept, (f"history truncated: the prompt shows the {which} {max_lines} of {len(lines)} {what} "
-                  f"({len(lines) - max_lines} left out)")
-
-
-# ---------------------------------------------------------------------------------------------------------
-# 6. uses: naming an interest, summarising a profile
-# ---------------------------------------------------------------------------------------------------------
-NAMING_SYSTEM = "You name product groups for an online shop. Answer with the name only."
-FEWSHOT_EXAMPLES = (  # deliberately outside the shop's catalogue, so no label is given away
-    (["GreenFlow 30 m garden hose with brass fittings", "Expandable hose, 15 m, with spray nozzle",
-      "Wall-mounted hose reel"], "garden hoses"),
-    (["Catan: a strategy board game for 3-4 players", "Ticket to Ride, a family board game",
-      "Chess set with wooden pieces"], "board games"),
-    (["Nickel-wound electric guitar strings, light gauge", "Phosphor bronze acoustic strings",
-      "Bass strings, 4-string set"], "guitar strings"),
-)
-
-
-def naming_prompt_chat(llm: LLM, item_lines: Sequence[str], max_items: int = 8) -> tuple[str, str]:
-    """(a) zero-shot, chat: ask for a 2-4 word name of the group of items. Returns ``(prompt, truncation note)``."""
-    lines, note = truncate_lines(item_lines, max_items)
-    user = ("These products belong to one shopping interest:\n" + "\n".join(f"- {x}" for x in lines)
-            + "\nName the interest in 2 to 4 words.")
-    return llm.chat_prompt(user, system=NAMING_SYSTEM), note
-
-
-def naming_prompt_fewshot(item_lines: Sequence[str], max_items: int = 8) -> tuple[str, str]:
-    """(a) few-shot, completion: three solved examples (not from the shop), then the group, then ``Name:``.
-    Generate with ``stop=["\\n"]``. Returns ``(prompt, truncation note)``."""
-    lines, note = truncate_lines(item_lines, max_items)
-    blocks = ["Each group of products gets a short name (2 to 4 words).\n"]
-    for ex, name in FEWSHOT_EXAMPLES:
-        blocks.append("Products:\n" + "\n".join(f"- {x}" for x in ex) + f"\nName: {name}\n")
-    blocks.append("Products:\n" + "\n".join(f"- {x}" for x in lines) + "\nName:")
-    return "\n".join(blocks), note
-
-
-def choice_prompt(llm: LLM, item_lines: Sequence[str], labels: Sequence[str], style: str = "fewshot",
-                  max_items: int = 8) -> tuple[str, str, str]:
-    """(b) constrained choice: the prompt that each label continues. Returns ``(prompt, note, sep)``; score with
-    ``llm.choose([prompt], labels, sep=sep)``.
-
-    ``style="fewshot"`` (default): the few-shot completion prompt of :func:`naming_prompt_fewshot`, the label
-    follows ``Name:`` after a space; the labels are not listed, the scores do the choosing.
-    ``style="chat"``: a chat prompt that lists the labels; the label opens the assistant's answer. A 135M model
-    reads a 26-label list poorly (it favours the first ones); benchmarks/bench_llm.py measures both.
-    """
-    checks.choice("style", style, ("fewshot", "chat"))
-    if style == "fewshot":
-        prompt, note = naming_prompt_fewshot(item_lines, max_items)
-        return prompt, note, " "
-    lines, note = truncate_lines(item_lines, max_items)
-    user = ("These products belong to one shopping interest:\n" + "\n".join(f"- {x}" for x in lines)
-            + "\nWhich of these names fits it best? " + ", ".join(labels) + ".\nAnswer with one name.")
-    return llm.chat_prompt(user, system=NAMING_SYSTEM), note, ""
-
-
-def name_by_choice(llm: LLM, groups: Sequence[Sequence[str]], labels: Sequence[str], style: str = "fewshot",
-                   by: str = "sum", max_items: int = 8) -> list[Choice]:
-    """(b) constrained-choice names for groups of item lines: for each group, the label the model finds most
-    likely (see :meth:`LLM.choose` for ``by``)."""
-    out = []
-    for g in groups:
-        prompt, _, sep = choice_prompt(llm, g, labels, style=style, max_items=max_items)
-        out.extend(llm.choose([prompt], labels, by=by, sep=sep))
-    return out
-
-
-def clean_name(text: str, max_words: int = 6) -> str:
-    """The name in a model's answer: first line, without a ``Name:`` prefix, quotes or a final full stop;
-    "" when nothing usable is left or it is longer than ``max_words`` words (off-format)."""
-    line = next((ln for ln in str(text).splitlines() if ln.strip()), "")
-    line = re.sub(r"^\s*(name|answer|interest)\s*:\s*", "", line.strip(), flags=re.IGNORECASE)
-    line = line.strip(" \t-*\"'`“”.,;:!")
-    words = line.split()
-    return line if 0 < len(words) <= max_words else ""
-
-
-def name_groups(llm: LLM, groups: Sequence[Sequence[str]], style: str = "fewshot", max_items: int = 8,
-                max_new_tokens: int = 8, **generate_kw) -> list[dict]:
-    """(a) free-generation names for groups of item lines: ``[{name, raw, prompt, note}]`` per group.
-
-    ``style="fewshot"`` (completion prompt, stops at the end of the line) or ``"chat"`` (zero-shot chat prompt).
-    ``name`` is ``clean_name(raw)``: "" when the answer is off-format.
-    """
-    checks.choice("style", style, ("fewshot", "chat"))
-    built = [naming_prompt_fewshot(g, max_items) if style == "fewshot" else naming_prompt_chat(llm, g, max_items)
-             for g in groups]
-    raws = llm.generate([p for p, _ in built], max_new_tokens=max_new_tokens,
-                        stop=["\n"] if style == "fewshot" else (), **generate_kw)
-    return [{"name": clean_name(r), "raw": r, "prompt": p, "note": n} for (p, n), r in zip(built, raws)]
-
-
-PROFILE_SYSTEM = "You describe a shopper's interests for a recommender system, in plain words, using only the facts given."
-
-
-def profile_prompt(llm: LLM, interests: Sequence[Mapping], max_interests: int = 6, max_titles: int = 3) -> tuple[str, str]:
-    """The prompt of the LLM profiler: each interest's name, tier, share and a few item titles, and the ask for a
-    two-sentence summary. ``interests``: dicts with ``name``, ``tier``, ``share`` (0..1) and ``titles``.
-    Returns ``(prompt, note)``; the note says when interests or titles were left out."""
-    rows = list(interests)
-    if not rows:
-        raise ValueError("interests is empty: a user with no interests has nothing to summarise; use a template")
-    for i, r in enumerate(rows):
-        missing = {"name", "tier", "share"} - set(r)
-        if missing:
-            raise ValueError(f"interests[{i}] lacks {sorted(missing)}; each needs name, tier, share and titles")
-    rows = sorted(rows, key=lambda r: -float(r["share"]))
-    kept, note = truncate_lines([str(i) for i in range(len(rows))], max_interests, what="interests", keep="first")
-    notes = [note] if note else []
-    lines = []
-    for r in (rows[int(i)] for i in kept):
-        titles = list(r.get("titles", ()))
-        shown = titles[:max_titles]
-        if len(titles) > len(shown):
-            notes.append(f"{r['name']}: {len(shown)} of {len(titles)} titles shown")
-        lines.append(f"- {str(r['name']).replace('_', ' ')} ({r['tier']}, {100 * float(r['share']):.0f}% of activity)"
-                     + (f": {'; '.join(shown)}" if shown else ""))
-    user = ("A shopper's interests, strongest first (tier, share of recent activity, example products):\n"
-            + "\n".join(lines)
-            + "\nSummarise what this shopper is interested in, in two sentences. Mention only the interests listed.")
-    return llm.chat_prompt(user, system=PROFILE_SYSTEM), "; ".join(notes)
-
-
-def profile_template(interests: Sequence[Mapping]) -> str:
-    """The fallback summary, built from the same facts without a model."""
-    rows = sorted(interests, key=lambda r: -float(r["share"]))
-    if not rows:
-        return "No interests yet."
-    parts = [f"{str(r['name']).replace('_', ' ')} ({r['tier']}, {100 * float(r['share']):.0f}%)" for r in rows]
-    return "Interested in " + ", ".join(parts[:-1]) + (" and " if len(parts) > 1 else "") + parts[-1] + "."
-
-
-def summarise_interests(llm: LLM, users_interests: Sequence[Sequence[Mapping]], evidence: Sequence[Mapping],
-                        vocabulary: Vocabulary, max_new_tokens: int = 60, **kw) -> list[Checked]:
-    """The LLM profiler: one checked two-sentence summary per user (template fallback, flagged). Each result's
-    ``note`` says what its prompt left out (interests beyond ``max_interests``, titles beyond ``max_titles``)."""
-    built = [profile_prompt(llm, ints) for ints in users_interests]
-    res = generate_checked(llm, [p for p, _ in built], [profile_template(i) for i in users_interests], evidence,
-                           vocabulary, min_words=5, max_words=80, max_new_tokens=max_new_tokens, **kw)
-    for r, (_, note) in zip(res, built):
-        r.note = note
-    return res
-
-
 __all__ = [
     "LLM", "LLMConfig", "LLMNotAvailableError", "GenerationStats", "Choice", "OutputCache", "Vocabulary", "Mention",
     "Grounding", "Checked", "bundled_gguf_path", "load_gguf_cached", "float_cache_folder", "files_fingerprint",
     "save_model_atomically", "check_grounding", "evidence_from_items", "format_problem", "generate_checked", "truncate_lines",
     "naming_prompt_chat", "naming_prompt_fewshot", "choice_prompt", "name_by_choice", "clean_name", "name_groups", "profile_prompt",
-    "profile_template", "summarise_interests",
+    "profile_template", "summarise_interests", "check_prompts", "NAMING_SYSTEM", "FEWSHOT_EXAMPLES", "PROFILE_SYSTEM",
 ]

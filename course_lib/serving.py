@@ -11,10 +11,11 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .baselines import Recommender
+from . import constants as C
+from .baselines import Recommender, Terms, sum_by_item
 from .catalogue import Catalogue, require_catalogue
 from .checks import boolean, choice, integer, number, vector
-from .tiers import TierConfig, discover_all
+from .tiers import TierConfig, discover, discover_all
 from .vectors import unit_rows
 
 
@@ -187,6 +188,7 @@ class MultiInterest(Recommender):
 
     name = "multi-interest"
     fallbacks = ("popularity", None, "recommender")
+    decomposable = True  # the cosine with the interest that retrieved the item (not the slot score): see contributions
 
     def __init__(self, catalogue, item_vecs=None, cfg: TierConfig = TierConfig(), k: int = 10,
                  policy: SlotPolicy = SlotPolicy(), descriptions: dict | None = None, fallback="popularity"):
@@ -202,6 +204,14 @@ class MultiInterest(Recommender):
         self.k = integer("k", k, min=1, max=len(cat.ids), fix=f"the length of each merged list, at most the "
                          f"catalogue's {len(cat.ids)} items (e.g. 10)")
         self.descriptions = dict(descriptions or {})
+
+    def get_params(self, deep: bool = False) -> dict:
+        params = {**super().get_params(False), "item_vecs": None}  # the catalogue holds the (unit) vectors
+        if self.fallback_model is not None:
+            params["fallback"] = self.fallback_model
+        if deep and self.fallback_model is not None:
+            params.update({f"fallback__{k}": v for k, v in self.fallback_model.get_params(deep=True).items()})
+        return params
 
     @property
     def fallback_label(self) -> str:
@@ -221,14 +231,39 @@ class MultiInterest(Recommender):
         return super()._score_new(users)
 
     def _score(self, users) -> np.ndarray:
+        return self._score_from(self.train_, self.tiered_, list(users))
+
+    def _score_from(self, train: pd.DataFrame, tiered: dict, users: list) -> np.ndarray:
+        """Scores of ``users`` from this training log and these interests (the fitted ones, or a modified history's)."""
         from .profiles import history_profiles, seen_items
 
-        users = list(users)
-        prof, _ = history_profiles(self.train_, self.catalogue, users=users, half_life_days=self.cfg.half_life_days)
+        prof, _ = history_profiles(train, self.catalogue, users=users, half_life_days=self.cfg.half_life_days)
         s = unit_rows(prof) @ self.catalogue.vectors.T - 10.0
-        lists = multi_interest_lists(self.tiered_, users, self.catalogue, self.k,
-                                     seen_items(self.train_, self.catalogue, users), self.policy, order_by=s)
+        lists = multi_interest_lists(tiered, users, self.catalogue, self.k,
+                                     seen_items(train, self.catalogue, users), self.policy, order_by=s)
         for r, row in enumerate(lists):
             valid = row[row >= 0]
             s[r, valid] = 100.0 - np.arange(len(valid))
         return s.astype(np.float32)
+
+    def contributions(self, user, item_row: int) -> Terms:
+        """The interest whose centroid is nearest the item, and within it the terms (v_j · v_i) / (n ‖c‖) of the
+        cosine between the item and the interest's centroid (the model itself ranks by slot, not by this cosine)."""
+        self._check_fitted()
+        ints = list(self.tiered_[user].interests)
+        v = self.catalogue.vectors
+        owner = ints[int(np.argmax(np.stack([it.centroid for it in ints]) @ v[item_row]))]
+        rows = np.asarray(owner.items)
+        norm = max(float(np.linalg.norm(v[rows].mean(0))), 1e-12)
+        rows, values = sum_by_item(rows, (v[rows] @ v[item_row]) / (len(rows) * norm))
+        return Terms(rows, values, float(values.sum()), interest=owner,
+                     note="the score is the cosine with the {interest} interest's centroid, which the terms "
+                          "decompose; the model ranks by slot (its own score {score:g})")
+
+    def _score_history(self, user, history: pd.DataFrame) -> np.ndarray:
+        """Interests rediscovered from ``history``, then scored like the fitted ones (the model is not touched)."""
+        now = self.train_[C.TIMESTAMP].max()
+        tiered = {user: discover(history, self.catalogue, self.cfg, now=now, user=user,
+                                 description=self.descriptions.get(user))}
+        train = pd.concat([self.train_[self.train_[C.USER] != user], history])
+        return self._score_from(train, tiered, [user])[0]

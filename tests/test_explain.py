@@ -150,3 +150,82 @@ def test_cited_items_matter_more_than_random_ones(setup):
         assert len(f) >= 30
         cited, rand = f["leaves top-10 (cited removed)"].mean(), f["leaves top-10 (random removed)"].mean()
         assert cited > rand, (type(model).__name__, cited, rand)
+
+
+# ---------------------------------------------------------------------------------------------------------
+# explanation goes through the recommender protocol
+# ---------------------------------------------------------------------------------------------------------
+def test_explain_reads_no_private_state_and_knows_no_method():
+    """explain.py reaches models only through the protocol: no `x._name` attribute read, no isinstance, and no import
+    of a method's own module (it depends on `baselines.Recommender`, the protocol, alone)."""
+    import ast
+    import inspect
+
+    import course_lib.explain as ex
+
+    tree = ast.parse(inspect.getsource(ex))
+    private = [(n.lineno, n.attr) for n in ast.walk(tree)
+               if isinstance(n, ast.Attribute) and n.attr.startswith("_") and not n.attr.startswith("__")]
+    assert private == []
+    calls = [n.lineno for n in ast.walk(tree)
+             if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == "isinstance"]
+    assert calls == []
+    imported = {(n.module, a.name) for n in ast.walk(tree) if isinstance(n, ast.ImportFrom) for a in n.names}
+    assert ("baselines", "Recommender") in imported
+    assert not {m for m, _ in imported} & {"serving", "tiers", "profiles"}
+
+
+def _fingerprint(model) -> dict:
+    """Every attribute of a model: its identity and a digest of its content (arrays, frames, dicts of objects)."""
+    def digest(v):
+        if isinstance(v, np.ndarray):
+            return (v.shape, v.dtype.str, hash(v.tobytes()))
+        if isinstance(v, pd.DataFrame):
+            return (v.shape, int(pd.util.hash_pandas_object(v, index=True).sum()))
+        if isinstance(v, dict):
+            return tuple((k, id(x)) for k, x in v.items())
+        return repr(v)
+    return {k: (id(v), digest(v)) for k, v in vars(model).items()}
+
+
+@pytest.mark.parametrize("make", [lambda cat: Content(cat, half_life_days=30), lambda cat: EASE(cat),
+                                  lambda cat: ItemKNN(cat), lambda cat: MultiInterest(cat, k=10)],
+                         ids=["content", "EASE", "item-kNN", "multi-interest"])
+def test_fidelity_leaves_the_model_unchanged(setup, make):
+    cat, train, users = setup
+    model = make(cat).fit(train)
+    model.seen(users)  # build the lazy seen matrix first: that one is allowed to appear on first use
+    before = _fingerprint(model)
+    tiers_before = {u: id(ui) for u, ui in getattr(model, "tiered_", {}).items()}
+    f = fidelity(model, users[:8], k=10, n_cite=3)
+    assert len(f) == 8
+    assert _fingerprint(model) == before
+    assert {u: id(ui) for u, ui in getattr(model, "tiered_", {}).items()} == tiers_before
+
+
+@pytest.mark.parametrize("make", [lambda cat: Content(cat, half_life_days=30), lambda cat: EASE(cat),
+                                  lambda cat: ItemKNN(cat)], ids=["content", "EASE", "item-kNN"])
+def test_scoring_the_users_own_history_gives_the_models_scores(setup, make):
+    """score_history(user, their own history) is the model's score row: the hook fidelity uses scores like the model."""
+    cat, train, users = setup
+    model = make(cat).fit(train)
+    for user in users[:3]:
+        np.testing.assert_allclose(model.score_history(user, model.history(user)), model.score([user])[0],
+                                   atol=1e-5)
+    h = model.history(users[0])
+    dropped = h[C.ITEM].iloc[0]
+    less = model.score_history(users[0], h[h[C.ITEM] != dropped])
+    assert not np.allclose(less, model.score([users[0]])[0])  # removing an item does change the scores
+
+
+def test_methods_that_do_not_decompose_say_so(setup):
+    from course_lib.baselines import Hybrid, NotDecomposable, Popularity, RandomRec
+
+    cat, train, users = setup
+    for model in (Popularity(cat), RandomRec(cat), Hybrid(cat, Content(cat), EASE(cat))):
+        model.fit(train)
+        assert not model.decomposable
+        with pytest.raises(NotDecomposable, match=type(model).__name__):
+            model.contributions(users[0], 0)
+        with pytest.raises(NotDecomposable, match="not a sum over the user's history"):
+            model.score_history(users[0], model.history(users[0]))

@@ -1,7 +1,7 @@
 """JupyterLab as learners use it, minus the browser: the kernel they land on, the settings that keep widgets, the
 progress-bar rule, the warm-up that fills *their* cache, and the pieces of `make check-lab` that need no Chromium.
 
-The browser part itself runs in CI as `make check-lab` (course_lib/labcheck.py), which also proves on a canary
+The browser part itself runs in CI as `make check-lab` (tools/labcheck.py), which also proves on a canary
 notebook that it catches widgets saved without their state.
 """
 import json
@@ -15,7 +15,8 @@ import nbformat
 import numpy as np
 import pytest
 
-from course_lib import labcheck, report
+from course_lib import report
+from tools import labcheck
 from course_lib.encode import PROGRESS_MIN, ImageEncoder, TextEncoder, _show_progress
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -352,7 +353,21 @@ def test_find_browser_says_what_to_install(tmp_path):
 def test_check_lab_fails_loudly_without_a_browser(tmp_path):
     """No Chromium and no permission to install it: exit 2 and one line that says what to install (CI fails)."""
     env = {"PATH": str(tmp_path), "HOME": str(tmp_path), "HF_HUB_OFFLINE": "1"}
-    r = subprocess.run([sys.executable, "-m", "course_lib.labcheck", "--no-install", "--out", str(tmp_path / "lab")],
+    r = subprocess.run([sys.executable, "-m", "tools.labcheck", "--no-install", "--out", str(tmp_path / "lab")],
                        capture_output=True, text=True, env=env, cwd=ROOT, timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     assert "cannot run: chromium and chromedriver not found" in r.stderr and "apt-get install" in r.stderr
+
+
+def test_the_browser_check_is_not_in_the_learners_package():
+    """`pip install` of the kit ships course_lib only: no labcheck module, no selenium outside the `lab` extra."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+
+    assert not (ROOT / "course_lib" / "labcheck.py").exists() and (ROOT / "tools" / "labcheck.py").is_file()
+    meta = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert meta["tool"]["setuptools"]["packages"]["find"]["include"] == ["course_lib*"]
+    extras = meta["project"]["optional-dependencies"]
+    shipped = meta["project"]["dependencies"] + [d for name, deps in extras.items() if name != "lab" for d in deps]
+    assert not [d for d in shipped if d.lower().startswith("selenium")]
+    assert any(d.startswith("selenium") for d in extras["lab"])
+    assert "-m tools.labcheck" in make_rules()["check-lab"][1]

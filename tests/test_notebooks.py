@@ -3,7 +3,7 @@
 nbval (run by `make test` over notebooks/) re-executes the committed notebooks with their defaults and compares the
 cells marked NBVAL_CHECK_OUTPUT; this file covers the parameterized, headless path that `make report` uses.
 CI runs each notebook once: the small-parameter run in a real browser
-(`make check-lab`, course_lib/labcheck.py), which deselects the `papermill` tests here (`-m "not papermill"`).
+(`make check-lab`, tools/labcheck.py), which deselects the `papermill` tests here (`-m "not papermill"`).
 Without a browser, `make test` runs them. The MovieLens run of 00 always runs here.
 """
 import shutil
@@ -13,7 +13,7 @@ import nbformat
 import pytest
 
 from course_lib import report
-from course_lib.labcheck import CI_PARAMETERS
+from tests.ci_parameters import CI_PARAMETERS
 
 NOTEBOOKS = report.list_notebooks()
 FIXTURE = Path(__file__).parent / "fixtures" / "ml-100k-tiny"

@@ -2,11 +2,14 @@
 
 Not a unit test and not part of the learner's library: it drives headless Chromium (Debian's ``chromium`` and
 ``chromium-driver``) with selenium against a JupyterLab started on 127.0.0.1 with a token, on copies of the notebooks
-prepared by papermill with the small CI parameters below. It fails on an error output, on "Error displaying
+prepared by papermill with the small CI parameters of the tests. It fails on an error output, on "Error displaying
 widget" after a reopen, on a kernel that cannot import this checkout's ``course_lib``, and on a tier explorer whose
 output does not change when a control moves. Screenshots and the saved copies stay in ``--out`` for humans.
 
-    python -m course_lib.labcheck [--out reports/lab] [--only 04_tiering ...] [--defaults]
+    python -m tools.labcheck [--out reports/lab] [--only 04_tiering ...] [--defaults]   (from the repository root)
+
+It lives in ``tools/``, outside the learner's package: ``pip install`` of the kit installs neither this module nor
+selenium (the ``lab`` extra brings it). The small parameters are the tests' (``tests/ci_parameters.py``).
 """
 from __future__ import annotations
 
@@ -24,9 +27,11 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .report import KERNEL_NAME, NOTEBOOK_DIR, list_notebooks
+from course_lib.report import KERNEL_NAME, NOTEBOOK_DIR, list_notebooks
+from tests.ci_parameters import CI_PARAMETERS
 
 REPO = NOTEBOOK_DIR.parent
+CI_PARAMETERS_FILE = REPO / "tests" / "ci_parameters.py"
 SETTINGS_FILE = REPO / "lab" / "overrides.json"  # shipped JupyterLab settings; `make lab` copies it into .venv
 WIDGETS_PLUGIN = "@jupyter-widgets/jupyterlab-manager:plugin"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
@@ -39,24 +44,6 @@ APT_PACKAGES = ("chromium", "chromium-driver", "fonts-wqy-microhei")  # the font
 INSTALL_HINT = ("install Chromium and its driver: `sudo apt-get install -y chromium chromium-driver` (Debian/Ubuntu), "
                 "or put a chromium/chrome binary and a matching chromedriver on PATH "
                 "(or set $CHROMIUM and $CHROMEDRIVER to their paths)")
-
-# Small parameters per notebook for CI (the browser check and the papermill tests share them); notebooks not
-# listed run with their defaults. Each keeps its story but encodes fewer items or sweeps fewer settings.
-CI_PARAMETERS = {
-    "00_welcome": {"N_ITEMS_SHOWN": 4},
-    "01_encoding": {"N_ITEMS": 240, "N_TIMING": 8},
-    "02_fusion": {"ALPHAS": [0.0, 0.5, 1.0], "IMAGE_SIZE": 64, "PCA_DIM": 32},
-    "03_ranking": {"N_LOOP_USERS": 3},
-    "04_tiering": {"THRESHOLDS": [0.6], "HALF_LIVES": [90.0], "EMERGING_TRENDS": [1.2], "FADING_TRENDS": [0.8],
-                   "SECONDARY_WEIGHTS": [0.25], "N_BOOT": 100},
-    "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
-    "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
-    "07_finetuning": {"MAX_PAIRS": 128, "EPOCHS": 1, "SMALL_PAIRS": 32, "SMALL_EPOCHS": 2, "LORA": False, "N_BOOT": 100},
-    "09_report": {"FAST": True},
-    "08_explanations": {"N_USERS": 12, "N_LLM_USERS": 2, "N_BOOT": 100},
-    "10_scaling": {"FAST": True},
-}
-
 
 class LabCheckError(RuntimeError):
     """The check could not run (no browser, no JupyterLab, settings missing): says what to install or run."""
@@ -168,7 +155,8 @@ def prepare(names: list[str], workdir: Path, defaults: bool = False, output_dir:
                 params["OUTPUT_DIR"] = str((output_dir or workdir / "output").resolve())
             unknown = sorted(set(params) - set(spec))
             if unknown:
-                raise LabCheckError(f"{nb.name} has no parameter(s) {unknown}: update CI_PARAMETERS in {__file__}")
+                raise LabCheckError(f"{nb.name} has no parameter(s) {unknown}: "
+                                    f"update CI_PARAMETERS in {CI_PARAMETERS_FILE}")
             pm.execute_notebook(str(nb), str(dest), parameters=params, prepare_only=True, progress_bar=False,
                                 log_output=False)
         paths.append(dest)
@@ -536,7 +524,7 @@ def check_notebook(browser: Browser, server: LabServer, path: Path, out: Path, r
     _screenshot(browser, out, f"{name}-reopened", result, _first_output(browser))
     browser.run_js(_JS_SHUTDOWN_CLOSE, timeout=60)
 
-    from .report import to_html
+    from course_lib.report import to_html
 
     html = to_html(path, out / f"{name}.html")
     if html.stat().st_size < 10_000:
