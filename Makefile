@@ -60,14 +60,10 @@ ifeq ($(USER_KERNEL),1)
 	$(PY) -m ipykernel install --user --name $(KERNEL_NAME) --display-name "Python (course kit)" >/dev/null
 endif
 
-# Notebooks nbval does not re-run at their defaults (minutes of training, a language model, a million items, or a
-# report that tests/test_report.py runs already): they run once, with small parameters, in the browser check
-# (make check-lab) or under papermill (tests/test_notebooks.py).
-NBVAL_HEAVY := 07_finetuning 08_explanations 09_report 10_scaling
-# NBVAL=0 leaves nbval out: CI does, because make check-lab runs every notebook once in a real browser instead
+# nbval re-runs every notebook at its defaults and compares the cells marked NBVAL_CHECK_OUTPUT with their committed
+# outputs (times and paths sanitised); the papermill tests run each one with small parameters. NBVAL=0 leaves nbval out.
 NBVAL ?= 1
-NBVAL_ARGS := notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg \
-  $(foreach n,$(NBVAL_HEAVY),--ignore=notebooks/$(n).ipynb)
+NBVAL_ARGS := notebooks --nbval-lax --nbval-current-env --nbval-sanitize-with tests/nbval_sanitize.cfg
 
 test: $(STAMP)
 	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m pytest tests $(if $(filter 1,$(NBVAL)),$(NBVAL_ARGS)) \
@@ -106,8 +102,11 @@ lab: $(LAB_SETTINGS) warm
 
 # opens every notebook (CI parameters) in headless Chromium: run all, save, reopen; installs Chromium via apt
 # when it is missing (as root); shares make test's cache, never the learner's
+# CHECK_LAB_ARGS="--executed DIR": open papermill's executed copies (make test with COURSE_EXECUTED_DIR=DIR) instead
+# of running the same notebooks again; only the notebooks with live widgets are run in the browser (.ci/run does this)
+CHECK_LAB_ARGS ?=
 check-lab: $(LAB_SETTINGS)
-	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m tools.labcheck --out $(REPORTS)/lab
+	COURSE_CACHE_DIR=$(CURDIR)/.cache/test $(PY) -m tools.labcheck --out $(REPORTS)/lab $(CHECK_LAB_ARGS)
 
 clean:
 	@test -x $(PY) && $(PY) -c "from course_lib.report import remove_user_kernel; remove_user_kernel()" || true

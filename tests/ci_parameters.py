@@ -12,8 +12,8 @@ CI_PARAMETERS = {
                    "SECONDARY_WEIGHTS": [0.25], "N_BOOT": 100},
     "05_cold_start": {"NS": [0, 2], "IMAGE_SIZE": 64, "MIN_HISTORY": 40},
     "06_evaluation": {"IMAGE_SIZE": 64, "HYBRID_WEIGHTS": [0.0, 0.5], "N_BOOT": 30},
-    "07_finetuning": {"MAX_PAIRS": 128, "EPOCHS": 1, "SMALL_PAIRS": 32, "SMALL_EPOCHS": 2, "LORA": False, "N_BOOT": 100},
+    "07_finetuning": {"MAX_PAIRS": 512, "COST_PAIRS": 64, "SMALL_PAIRS": 64, "SMALL_EPOCHS": 4, "N_BOOT": 100},
     "09_report": {"FAST": True},
     "08_explanations": {"N_USERS": 12, "N_LLM_USERS": 2, "N_BOOT": 100},
-    "10_scaling": {"FAST": True},
+    "10_scaling": {"N_QUERIES": 100, "N_ENCODE": 120},  # FAST=True (100,000 items) is the default already
 }

@@ -81,15 +81,32 @@ def test_make_lab_ships_the_widget_settings_and_the_kernel_twice():
                      (ROOT / "Makefile").read_text(), re.M)
 
 
-def test_ci_runs_the_browser_check_instead_of_the_papermill_runs():
+def test_ci_runs_make_test_whole_then_the_browser_on_papermills_copies():
     ci = (ROOT / ".ci" / "run").read_text()
-    assert "make test NBVAL=0 PYTEST_ARGS='-m \"not papermill\"'" in ci and "make check-lab" in ci
-    assert ci.index("make test") < ci.index("make check-lab")  # the check reuses make test's warm cache
-    import test_notebooks  # the marked tests exist and share the browser check's parameters
+    runs = [line for line in ci.splitlines() if re.search(r"(^|\s)make test(\s|$)", line)
+            and not line.lstrip().startswith(("#", "echo", ".venv"))]
+    assert len(runs) == 1 and "NBVAL=0" not in runs[0] and "not papermill" not in runs[0]  # make test, unchanged
+    assert "COURSE_EXECUTED_DIR=" in runs[0] and 'CHECK_LAB_ARGS="--executed' in ci
+    assert ci.index("make test") < ci.index("make check-lab")  # the check opens what make test executed
+    assert "tools.ci_times" in ci  # and CI says where its time went
+    import test_notebooks  # the papermill tests share the browser check's parameters
 
-    marked = test_notebooks.test_notebook_runs_headless.pytestmark
-    assert "papermill" in {m.name for m in marked}
     assert test_notebooks.SMALL is labcheck.CI_PARAMETERS
+
+
+def test_prepare_opens_papermills_copies_and_runs_only_live_widgets(tmp_path):
+    executed = tmp_path / "executed"
+    executed.mkdir()
+    (executed / "09_report.ipynb").write_text((ROOT / "notebooks" / "09_report.ipynb").read_text())
+    paths = labcheck.prepare(["04_tiering", "09_report"], tmp_path / "nb", output_dir=tmp_path / "out",
+                             executed=executed)
+    assert labcheck.PREEXECUTED == {"09_report"}  # no INTERACTIVE parameter: the same run as papermill's
+    assert paths[1].read_text() == (executed / "09_report.ipynb").read_text()
+    cells = [c for c in nbformat.read(str(paths[0]), as_version=4).cells
+             if "injected-parameters" in c.metadata.get("tags", [])]
+    assert "INTERACTIVE = True" in cells[0].source  # 04 runs in the browser, live
+    with pytest.raises(labcheck.LabCheckError, match="no executed copy .*COURSE_EXECUTED_DIR"):
+        labcheck.prepare(["00_welcome"], tmp_path / "nb2", executed=executed)
 
 
 def test_warm_up_skips_only_when_its_marker_matches(monkeypatch):

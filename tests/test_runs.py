@@ -16,7 +16,8 @@ from course_lib.files import write_json
 
 # the keys of the dict notebook 09's cell "## 10. metrics.json" wrote before it called runs.build_record, in order
 NOTEBOOK_09_KEYS = ["schema_version", "config", "notes", "dataset", "content_space", "content_fallback",
-                    "hybrid_content_share", "k", "task", "users", "unreachable_share", "metrics", "groups", "segments",
+                    "hybrid_content_share", "finetuned_hybrid_content_share", "k", "task", "users",
+                    "unreachable_share", "metrics", "groups", "segments",
                     "methods", "split", "per_user", "paired", "headlines", "verdicts", "strategy", "fidelity",
                     "tier_recovery"]
 
@@ -47,7 +48,7 @@ def notebook_09_dict(config, notes, summary, content_space, content_fallback, hy
     return {"schema_version": 2, "config": config, "notes": notes,
             "dataset": {k: (v.item() if hasattr(v, "item") else v) for k, v in summary["value"].items()},
             "content_space": content_space, "content_fallback": content_fallback,
-            "hybrid_content_share": float(hybrid_content_share),
+            "hybrid_content_share": float(hybrid_content_share), "finetuned_hybrid_content_share": None,
             **evaluation_to_dict(ev, n_boot=n_boot, seed=seed),
             "split": {"fingerprint": split.fingerprint(), "train interactions": len(split.train),
                       "test interactions": len(split.test)},
