@@ -44,6 +44,8 @@ from .runtime import get_device, set_seed
 PAIR_TYPES = ("item", "user", "item+user")
 CONTEXTS = ("description+history", "history", "description")
 ANCHORS = ("text", "mean")
+METHODS = ("adapter", "top-layers", "lora")
+NEGATIVES = ("random", "bank")
 
 
 @dataclass(frozen=True)
@@ -94,7 +96,8 @@ class FinetuneConfig:
     epochs: int = 3  # passes over the pairs (early stopping may end sooner)
     evals_per_epoch: int = 1  # validation NDCG@10 computed this many times per epoch (and once before training)
     patience: int = 2  # stop after this many evaluations without a better validation score; the best is kept
-    weight_decay: float = 0.01  # AdamW decoupled weight decay (not on biases and LayerNorm weights)
+    weight_decay: float = 0.01  # AdamW decoupled weight decay on matrices (not on vectors: biases, norms); the adapter:
+    #                             a pull toward the identity (the frozen model)
     freeze_layers: int = 4  # freeze the embeddings and the bottom N transformer layers (0: train everything);
     #                         the frozen part runs without dropout, as a fixed feature extractor
     cache_frozen: bool = True  # with freeze_layers: keep each distinct text's hidden states after the frozen part
@@ -113,9 +116,49 @@ class FinetuneConfig:
     amp: bool = True  # autocast on CUDA (bf16 where supported, else fp16 with a gradient scaler); ignored on CPU
     half_life_days: float | None = 30.0  # validation profiles: recency weighting, as notebook 06 uses
 
+    def __post_init__(self):
+        """Every setting is checked when the config is made (and by ``dataclasses.replace``): a bad value fails here,
+        with its name, its value and the fix, before any model loads."""
+        config = self
+        checks.integer("batch_size", config.batch_size, min=2,
+                       fix="in-batch negatives need at least two pairs per batch; 16-64 is usual")
+        checks.number("lr", config.lr, above=0, fix="a learning rate such as 5e-5 (LoRA: 5e-4)")
+        checks.integer("max_length", config.max_length, min=4)
+        checks.integer("epochs", config.epochs, min=1)
+        checks.integer("evals_per_epoch", config.evals_per_epoch, min=1)
+        checks.integer("patience", config.patience, min=1)
+        checks.number("weight_decay", config.weight_decay, min=0)
+        checks.number("warmup_frac", config.warmup_frac, min=0, below=1)
+        checks.number("scale", config.scale, above=0, fix="sentence-transformers uses 20")
+        checks.number("val_frac", config.val_frac, min=0, below=1)
+        checks.integer("freeze_layers", config.freeze_layers, min=0)
+        checks.integer("lora_r", config.lora_r, min=0)
+        checks.choice("method", config.method, METHODS)
+        checks.choice("negatives", config.negatives, NEGATIVES)
+        if config.lora_r and config.method != "lora":
+            raise ValueError(f"lora_r={config.lora_r} is set but method={config.method!r}; pass method='lora' to train "
+                             "LoRA adapters (lora_r is their rank)")
+        if config.method == "adapter" and config.anchor != "mean":
+            raise ValueError(f"method='adapter' trains on cached item vectors, so the anchor must be the mean of the "
+                             f"context items' vectors; got anchor={config.anchor!r}. Pass anchor='mean' (the default)")
+        checks.choice("pair_types", config.pair_types, PAIR_TYPES)
+        checks.choice("context", config.context, CONTEXTS)
+        checks.choice("anchor", config.anchor, ANCHORS)
+        checks.integer("random_negatives", config.random_negatives, min=0)
+        if config.anchor == "mean" and (config.pair_types != "user" or config.context != "history"):
+            raise ValueError(f"anchor='mean' averages the history items of user pairs; got pair_types="
+                             f"{config.pair_types!r}, context={config.context!r}. Pass pair_types='user', context='history'")
+        if config.max_pairs is not None:
+            checks.integer("max_pairs", config.max_pairs, min=2, fix="or None for all pairs")
+        if config.grad_clip:
+            checks.number("grad_clip", config.grad_clip, above=0, fix="or None for no clipping")
+        if config.method == "lora" and config.freeze_layers:
+            raise ValueError(f"method='lora' and freeze_layers={config.freeze_layers} both set: LoRA already freezes every "
+                             "base weight; pass freeze_layers=0 with method='lora'")
+        lo, hi = config.hard_negative_ranks
+        if not 0 <= lo < hi:
+            raise ValueError(f"hard_negative_ranks must be (low, high) with 0 <= low < high, got {config.hard_negative_ranks}")
 
-METHODS = ("adapter", "top-layers", "lora")
-NEGATIVES = ("random", "bank")
 
 ADAPTER = replace(FinetuneConfig(), method="adapter", epochs=8, batch_size=128, lr=3e-3, weight_decay=0.0,
                   patience=2)
@@ -630,44 +673,7 @@ class _Runner:
 def _check_config(config: FinetuneConfig) -> None:
     if not isinstance(config, FinetuneConfig):
         raise TypeError(f"config must be a FinetuneConfig, got {type(config).__name__}")
-    checks.integer("batch_size", config.batch_size, min=2,
-                   fix="in-batch negatives need at least two pairs per batch; 16-64 is usual")
-    checks.number("lr", config.lr, above=0, fix="a learning rate such as 5e-5 (LoRA: 5e-4)")
-    checks.integer("max_length", config.max_length, min=4)
-    checks.integer("epochs", config.epochs, min=1)
-    checks.integer("evals_per_epoch", config.evals_per_epoch, min=1)
-    checks.integer("patience", config.patience, min=1)
-    checks.number("weight_decay", config.weight_decay, min=0)
-    checks.number("warmup_frac", config.warmup_frac, min=0, below=1)
-    checks.number("scale", config.scale, above=0, fix="sentence-transformers uses 20")
-    checks.number("val_frac", config.val_frac, min=0, below=1)
-    checks.integer("freeze_layers", config.freeze_layers, min=0)
-    checks.integer("lora_r", config.lora_r, min=0)
-    checks.choice("method", config.method, METHODS)
-    checks.choice("negatives", config.negatives, NEGATIVES)
-    if config.lora_r and config.method != "lora":
-        raise ValueError(f"lora_r={config.lora_r} is set but method={config.method!r}; pass method='lora' to train "
-                         "LoRA adapters (lora_r is their rank)")
-    if config.method == "adapter" and config.anchor != "mean":
-        raise ValueError(f"method='adapter' trains on cached item vectors, so the anchor must be the mean of the "
-                         f"context items' vectors; got anchor={config.anchor!r}. Pass anchor='mean' (the default)")
-    checks.choice("pair_types", config.pair_types, PAIR_TYPES)
-    checks.choice("context", config.context, CONTEXTS)
-    checks.choice("anchor", config.anchor, ANCHORS)
-    checks.integer("random_negatives", config.random_negatives, min=0)
-    if config.anchor == "mean" and (config.pair_types != "user" or config.context != "history"):
-        raise ValueError(f"anchor='mean' averages the history items of user pairs; got pair_types="
-                         f"{config.pair_types!r}, context={config.context!r}. Pass pair_types='user', context='history'")
-    if config.max_pairs is not None:
-        checks.integer("max_pairs", config.max_pairs, min=2, fix="or None for all pairs")
-    if config.grad_clip:
-        checks.number("grad_clip", config.grad_clip, above=0, fix="or None for no clipping")
-    if config.method == "lora" and config.freeze_layers:
-        raise ValueError(f"method='lora' and freeze_layers={config.freeze_layers} both set: LoRA already freezes every "
-                         "base weight; pass freeze_layers=0 with method='lora'")
-    lo, hi = config.hard_negative_ranks
-    if not 0 <= lo < hi:
-        raise ValueError(f"hard_negative_ranks must be (low, high) with 0 <= low < high, got {config.hard_negative_ranks}")
+    config.__post_init__()  # a config changed behind the dataclass's back (object.__setattr__) is checked again
 
 
 def _check_pairs(pairs: pd.DataFrame, items: pd.DataFrame | None) -> pd.DataFrame:
@@ -795,10 +801,10 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
         freeze_bottom(model, config.freeze_layers)
     live = _Runner(tokenizer, model, device, config.max_length, autocast, n_frozen=config.freeze_layers,
                    cache=config.cache_frozen, budget_mb=config.cache_budget_mb)
-    params = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight", "norm.weight")
-    groups = [{"params": [p for n, p in params if not any(k in n for k in no_decay)], "weight_decay": config.weight_decay},
-              {"params": [p for n, p in params if any(k in n for k in no_decay)], "weight_decay": 0.0}]
+    params = [p for p in model.parameters() if p.requires_grad]
+    # weight decay by shape, as nanoGPT chooses it: matrices (weights, embeddings) decay; vectors (biases, norms) don't
+    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
+              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
     log_scale = None
     if config.learn_scale:
         log_scale = torch.nn.Parameter(torch.tensor(math.log(config.scale), device=device))
