@@ -204,7 +204,10 @@ class Recommender:
     def contributions(self, user, item_row: int) -> Terms:
         """The exact terms of ``user``'s score for item ``item_row`` over their history items (a user with history).
         Methods whose score is no such sum raise :class:`NotDecomposable`."""
-        raise NotDecomposable(
+        raise self._not_decomposable()
+
+    def _not_decomposable(self) -> NotDecomposable:
+        return NotDecomposable(
             f"{type(self).__name__}'s score is not a sum over the user's history, so explain() has nothing to cite: "
             f"explain() knows {DECOMPOSABLE} models; got {type(self).__name__}. "
             "For a hybrid, explain its parts (hybrid.content, hybrid.collaborative).")
@@ -215,7 +218,7 @@ class Recommender:
         gets the fallback."""
         self._check_fitted()
         if not self.decomposable:
-            self.contributions(user, 0)  # raises NotDecomposable, naming the method
+            raise self._not_decomposable()
         if history.empty:
             return self._score_new([user])[0]
         return self._score_history(user, history)

@@ -273,3 +273,23 @@ def same_length(**named) -> int:
     if len(set(lengths.values())) > 1:
         raise ValueError("these must have the same length: " + ", ".join(f"{k} has {n}" for k, n in lengths.items()))
     return next(iter(lengths.values()), 0)
+
+
+class UnknownSetting(TypeError, ValueError):
+    """A config has no field of that name (a ``TypeError`` as for a wrong keyword, and a ``ValueError``)."""
+
+
+def replace_checked(cfg, what: str = "", **changes):
+    """A copy of the config dataclass ``cfg`` with some fields changed, validated by its ``__post_init__``: the one
+    way the kit changes a config. An unknown name is refused, listing the settings (``what`` names the kind, e.g.
+    ``"index"``)."""
+    import dataclasses
+
+    if not dataclasses.is_dataclass(cfg) or isinstance(cfg, type):
+        raise TypeError(f"cfg must be a config dataclass instance (e.g. TierConfig()), got {type(cfg).__name__}")
+    known = {f.name for f in dataclasses.fields(cfg)}
+    unknown = sorted(set(changes) - known)
+    if unknown:
+        raise UnknownSetting(f"unknown {what + ' ' if what else ''}setting(s) {unknown}: {type(cfg).__name__} has no "
+                             f"setting {unknown[0]!r}; the settings are {sorted(known)}")
+    return dataclasses.replace(cfg, **changes)

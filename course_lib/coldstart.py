@@ -39,7 +39,7 @@ class Blend(Content):
         self.blend_k = number("blend_k", blend_k, above=0)
 
     def contributions(self, user, item_row: int):
-        return super(Content, self).contributions(user, item_row)  # the protocol's "not decomposable"
+        raise self._not_decomposable()  # the description's part is no history item's term
 
     def _score(self, users) -> np.ndarray:
         users = list(users)

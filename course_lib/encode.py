@@ -157,6 +157,16 @@ class TextEncoderConfig:
     device: str = "auto"  # "auto", "cpu" or "cuda"
     cache: bool | str = True  # True: cache under runtime.cache_dir(); a path: cache there; False: no cache
 
+    def __post_init__(self):
+        checks.choice("pooling", self.pooling, POOLINGS)
+        coerced = {"max_length": checks.integer("max_length", self.max_length, min=2,
+                                                fix="the number of tokens a text is cut to"),
+                   "batch_size": _check_batch_size(self.batch_size),
+                   "normalize": checks.boolean("normalize", self.normalize),
+                   "cache": _check_cache_arg(self.cache)}
+        for name, value in coerced.items():  # frozen: the validated values replace what was given
+            object.__setattr__(self, name, value)
+
 
 class TextEncoder:
     """Encode texts with any Hugging Face encoder (``AutoModel``) and a chosen pooling.
@@ -168,12 +178,10 @@ class TextEncoder:
     def __init__(self, model: str = DEFAULT_TEXT_MODEL, pooling: str = "mean", *, max_length: int | None = None,
                  batch_size: int = 64, normalize: bool = True, device: str = "auto", cache: bool | str = True,
                  show_progress: bool | None = None):
-        pooling = checks.choice("pooling", pooling, POOLINGS)
-        if max_length is not None:
-            max_length = checks.integer("max_length", max_length, min=2, fix="the number of tokens a text is cut to")
-        batch_size = _check_batch_size(batch_size)
-        normalize = checks.boolean("normalize", normalize)
-        cache = _check_cache_arg(cache)
+        given = TextEncoderConfig(model, pooling, TextEncoderConfig.max_length if max_length is None else max_length,
+                                  batch_size, normalize, device, cache)  # validated before the model loads
+        max_length = None if max_length is None else given.max_length
+        batch_size, normalize, cache = given.batch_size, given.normalize, given.cache
         if show_progress is not None:
             checks.boolean("show_progress", show_progress)
         self.device = get_device(device)

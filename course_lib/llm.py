@@ -78,6 +78,19 @@ class LLMConfig:
     repetition_penalty: float = 1.0  # 1.0: plain greedy decoding; >1 discourages repeats (still deterministic)
     cache: bool | str = True  # True: outputs cached under runtime.cache_dir()/llm; a path: there; False: no cache
 
+    def __post_init__(self):
+        if not isinstance(self.model, str) or not self.model.strip():
+            raise TypeError(f"model must be a model name, hub id or folder, got {self.model!r}; e.g. LLM() for the "
+                            "default")
+        checks.choice("dtype", self.dtype, DTYPES)
+        coerced = {"max_new_tokens": checks.integer("max_new_tokens", self.max_new_tokens, min=1,
+                                                    fix="the length cap, e.g. 48"),
+                   "batch_size": checks.integer("batch_size", self.batch_size, min=1),
+                   "repetition_penalty": checks.number("repetition_penalty", self.repetition_penalty, min=1.0,
+                                                       fix="1.0 is plain greedy decoding")}
+        for name, value in coerced.items():  # frozen: the validated values replace what was given (48.0 -> 48)
+            object.__setattr__(self, name, value)
+
 
 DTYPES = ("auto", "float32", "bfloat16", "float16")
 
@@ -349,11 +362,6 @@ class LLM:
                  cache: bool | str = True, show_progress: bool | None = None):
         if not isinstance(model, (str, Path)) or not str(model).strip():
             raise TypeError(f"model must be a model name, hub id or folder, got {model!r}; e.g. LLM() for the default")
-        checks.choice("dtype", dtype, DTYPES)
-        max_new_tokens = checks.integer("max_new_tokens", max_new_tokens, min=1, fix="the length cap, e.g. 48")
-        batch_size = checks.integer("batch_size", batch_size, min=1)
-        repetition_penalty = checks.number("repetition_penalty", repetition_penalty, min=1.0,
-                                           fix="1.0 is plain greedy decoding")
         self.config = LLMConfig(str(model), device, dtype, max_new_tokens, batch_size, repetition_penalty, cache)
         self.device = get_device(device)
         self.show_progress = show_progress

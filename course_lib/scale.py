@@ -13,7 +13,7 @@ import os
 import time
 import warnings
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -375,6 +375,16 @@ class IndexConfig:
     #                  IndexRefineFlat, which keeps a full copy of them); 0: no re-ranking
     seed: int = C.SEED  # sampling and k-means seed
 
+    def __post_init__(self):
+        for name in ("ef_construction", "hnsw_m", "ef_search", "nprobe", "pq_m", "pq_bits", "train_size"):
+            checks.integer(name, getattr(self, name), min=2 if name == "hnsw_m" else 1)
+        if self.nlist is not None:
+            checks.integer("nlist", self.nlist, min=1)
+        if self.pq_bits > 16:
+            raise ValueError(f"pq_bits must be <= 16, got {self.pq_bits}")
+        checks.integer("rerank", self.rerank, min=0, fix="0: no re-ranking; e.g. 4 re-scores 4·k candidates")
+        checks.integer("seed", self.seed, min=0, max=2**32 - 1)
+
 
 def _faiss():
     try:
@@ -574,20 +584,7 @@ def build_index(item_vecs, kind: str = "hnsw", config: IndexConfig | None = None
 def _config(config: IndexConfig | None, settings: dict) -> IndexConfig:
     if config is not None and not isinstance(config, IndexConfig):
         raise TypeError(f"config must be an IndexConfig or None, got {type(config).__name__}")
-    config = config or IndexConfig()
-    names = {f.name for f in fields(IndexConfig)}
-    unknown = sorted(set(settings) - names)
-    if unknown:
-        raise TypeError(f"unknown index setting(s) {unknown}; the settings are {sorted(names)}")
-    config = replace(config, **settings)
-    for name in ("ef_construction", "hnsw_m", "ef_search", "nprobe", "pq_m", "pq_bits", "train_size"):
-        checks.integer(name, getattr(config, name), min=2 if name == "hnsw_m" else 1)
-    if config.nlist is not None:
-        checks.integer("nlist", config.nlist, min=1)
-    if config.pq_bits > 16:
-        raise ValueError(f"pq_bits must be <= 16, got {config.pq_bits}")
-    checks.integer("seed", config.seed, min=0, max=2**32 - 1)
-    return config
+    return checks.replace_checked(config or IndexConfig(), "index", **settings)  # validated by __post_init__
 
 
 def measure_search(index, query_vecs, truth, repeat: int = 3, **search) -> dict:

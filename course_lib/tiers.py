@@ -11,14 +11,14 @@ Not serving (``serving``: slots per tier, multi-interest lists) and not scoring 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
 
 from . import constants as C
 from .catalogue import Catalogue, require_catalogue
-from .checks import choice, integer, number
+from .checks import choice, integer, number, replace_checked
 from .data.dataset import check_event_times, check_time
 from .vectors import unit_rows
 
@@ -75,11 +75,7 @@ class TierConfig:
 
 def with_settings(cfg: TierConfig, **changes) -> TierConfig:
     """A copy of ``cfg`` with some fields changed (validated): for sweeps and the explorer."""
-    known = {f.name for f in fields(TierConfig)}
-    unknown = sorted(set(changes) - known)
-    if unknown:
-        raise ValueError(f"TierConfig has no setting {unknown[0]!r}; settings: {sorted(known)}")
-    return replace(cfg, **changes)
+    return replace_checked(_check_cfg(cfg), **changes)
 
 
 @dataclass

@@ -1142,6 +1142,8 @@ def test_max_length_above_minilm_limit_names_512():
         TextEncoder(max_length=1000, cache=False)
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_unknown_model_online_mode_fails_fast_and_truly(monkeypatch):
     monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
     monkeypatch.delenv("TRANSFORMERS_OFFLINE", raising=False)
@@ -1155,6 +1157,7 @@ def test_unknown_model_online_mode_fails_fast_and_truly(monkeypatch):
 
 
 @pytest.mark.slow
+@pytest.mark.network
 def test_unknown_model_in_a_fresh_process_without_offline_env():
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     code = ("from course_lib.encode import TextEncoder\n"

@@ -388,3 +388,22 @@ def test_the_browser_check_is_not_in_the_learners_package():
     assert not [d for d in shipped if d.lower().startswith("selenium")]
     assert any(d.startswith("selenium") for d in extras["lab"])
     assert "-m tools.labcheck" in make_rules()["check-lab"][1]
+
+
+def test_tests_that_may_reach_the_hub_are_marked_network_and_slow():
+    """make test-fast (-m "not slow") must need no network: a test that lifts the offline switch is marked."""
+    import ast
+
+    found = []
+    for path in sorted((ROOT / "tests").glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for fn in (n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name.startswith("test_")
+                   and n.name != "test_tests_that_may_reach_the_hub_are_marked_network_and_slow"):
+            src = ast.get_source_segment(path.read_text(encoding="utf-8"), fn)
+            online = 'delenv("HF_HUB_OFFLINE"' in src or 'not in ("HF_HUB_OFFLINE"' in src
+            if online:
+                marks = {d.attr for d in fn.decorator_list if isinstance(d, ast.Attribute)}
+                found.append(fn.name)
+                assert {"network", "slow"} <= marks, (path.name, fn.name, marks)
+    assert len(found) >= 2  # the scan saw the known ones
+    assert '-m "not slow"' in make_rules()["test-fast"][1]

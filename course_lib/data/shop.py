@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .. import constants as C
+from ..checks import integer, number
 from .dataset import Dataset, parse_timestamps
 from .io import DataError, check_root, read_table
 from .shop_catalogue import (BRANDS, COLOURS, FILLER, MODEL_WORDS, PATTERNS, RELATED, SUBCATEGORIES,
@@ -55,6 +56,23 @@ class ShopConfig:
     colour_in_text_frac: float = 0.5  # items whose description names their colour
     literal_noun_frac: float = 0.3  # items whose description uses the subcategory's own name
     image_size: int = 64
+
+    def __post_init__(self):
+        integer("seed", self.seed, min=0, max=2**32 - 1)
+        integer("n_items", self.n_items, min=1)
+        integer("n_users", self.n_users, min=1)
+        for name in ("cold_item_frac", "cold_user_frac", "explore_frac", "emerging_frac", "fading_frac",
+                     "colour_pref_frac", "price_pref_frac", "describe_frac", "colour_in_text_frac", "literal_noun_frac"):
+            number(name, getattr(self, name), min=0, max=1, fix="a fraction of items or users")
+        try:
+            pd.Timestamp(self.start)
+        except (TypeError, ValueError):
+            raise ValueError(f"start must be a date like '2026-04-01', got {self.start!r}") from None
+        integer("days", self.days, min=1)
+        number("activity_mu", self.activity_mu)
+        number("activity_sigma", self.activity_sigma, min=0)
+        integer("max_activity", self.max_activity, min=1)
+        integer("image_size", self.image_size, min=8, fix="pixels per side, e.g. 64")
 
 
 # ---------------------------------------------------------------------------------------------------------
