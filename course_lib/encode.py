@@ -256,8 +256,7 @@ class TextEncoder:
 
         out = self.model(**batch)
         if self.config.pooling == "mean":
-            mask = batch["attention_mask"].unsqueeze(-1).to(out.last_hidden_state.dtype)
-            vec = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vec = mean_pool(out.last_hidden_state, batch["attention_mask"])
         elif self.config.pooling == "cls":
             vec = out.last_hidden_state[:, 0]
         else:
@@ -276,6 +275,12 @@ class TextEncoder:
                 batch = self.tokenizer(t, return_tensors="pt", truncation=True, max_length=self.config.max_length)
                 rows.append(self._forward({k: v.to(self.device) for k, v in batch.items()}).float().cpu().numpy()[0])
         return np.stack(rows) if rows else np.zeros((0, self.dim), dtype=np.float32)
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    """Mask-aware mean of token vectors: ``(B, T, d)`` and a ``(B, T)`` 0/1 mask → ``(B, d)`` (padding ignored)."""
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
+    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 def _check_batch_size(batch_size) -> int:

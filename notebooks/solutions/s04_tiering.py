@@ -1,4 +1,6 @@
 """Worked solutions for 04_tiering's exercises (tested in tests/test_exercises.py)."""
+import numpy as np
+
 from course_lib import constants as C
 from course_lib.recovery import recovery
 from course_lib.serving import SlotPolicy, allocate_slots
@@ -21,3 +23,25 @@ def fading_recall_60(tiered, truth, item_labels, held_out, cfg):
 def fading_slots():
     """Slots of the fading interest when fading interests count half (fading_weight=0.5)."""
     return int(allocate_slots([0.5, 0.2, 0.3], ["core", "secondary", "fading"], 10, SlotPolicy(fading_weight=0.5))[2])
+
+
+# ---- code exercises (the notebook's cells between ### BEGIN SOLUTION / ### END SOLUTION) ----
+def my_tier_rule(ui, cfg):
+    # the default rule, with one change: a rising interest is emerging however early it started
+    ints = ui.interests
+    biggest = sorted(range(len(ints)), key=lambda k: (-ints[k].events, -ints[k].importance))[:cfg.max_interests]
+    small = [k not in biggest or it.events < cfg.min_events or it.event_share < cfg.min_share
+             for k, it in enumerate(ints)]
+    pool = [k for k in range(len(ints)) if not small[k]] or list(range(len(ints)))
+    core = max(pool, key=lambda k: (ints[k].events, ints[k].affinity, ints[k].importance), default=None)
+    tiers = []
+    for k, it in enumerate(ints):
+        rising = ui.trends_read and it.trend >= cfg.emerging_trend
+        falling = ui.trends_read and it.trend <= cfg.fading_trend and it.quiet_days >= cfg.fading_quiet_days
+        tiers.append("core" if k == core else "peripheral" if small[k] else
+                     "emerging" if rising else "fading" if falling else "secondary")
+    return tiers
+
+
+def decayed_importance(ages_days, half_life_days):
+    return float(np.sum(0.5 ** (np.asarray(ages_days, dtype=float) / half_life_days)))
