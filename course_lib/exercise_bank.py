@@ -560,3 +560,22 @@ def check_chunked_top_k(fn, name: str = "chunked_top_k") -> Result:
     return check_code(name, fn, cases_chunked_top_k(), equal,
                       hint="keep a running top-k: merge each chunk's candidates with the best so far, and add the "
                            "chunk's offset to its indices")
+
+
+def cases_ann_recall() -> list[Case]:
+    from .rank import recall_vs_exact
+
+    exact = np.array([[3, 1, 4, 0], [2, 7, 1, 8], [5, 0, 9, 6]])
+    out = []
+    for label, approx in [("the same items in another order", exact[:, ::-1].copy()),
+                          ("each list misses one item; -1 pads a short list", np.array([[3, 1, 4, 9], [2, 7, 1, -1], [6, 5, 0, 2]])),
+                          ("lists that swap their items between queries", exact[[1, 2, 0]])]:
+        out.append(Case(label, (approx, exact), recall_vs_exact(approx, exact)))
+    return out
+
+
+def check_ann_recall(fn, name: str = "ann_recall") -> Result:
+    """``fn(approx_indices, exact_indices)``: mean over queries of the share of the exact top-k the ANN list holds."""
+    return check_code(name, fn, cases_ann_recall(), _number(1e-9),
+                      hint="per query, the overlap of the two lists as sets (order does not matter, -1 is no item), "
+                           "divided by k; then the mean over queries")

@@ -429,3 +429,16 @@ def test_trace_in_a_kernel(monkeypatch):
     assert [s[exercises.TRACE_MIME] for s in shown] == [{"exercise": "q", "status": "passed"},
                                                         {"exercise": "torso_users", "status": "not answered"}]
     assert shown[0]["text/plain"].startswith("✅ q")
+
+
+def test_ann_recall(capsys):
+    def solution(approx, exact):
+        return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx, exact)]))
+
+    def by_position(approx, exact):
+        return float((np.asarray(approx) == np.asarray(exact)).mean())
+
+    def pooled_sets(approx, exact):
+        return len(set(np.ravel(approx)) & set(np.ravel(exact))) / np.size(exact)
+
+    assert_verdicts(bank.check_ann_recall, solution, [by_position, pooled_sets], capsys)
