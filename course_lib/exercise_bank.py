@@ -538,6 +538,29 @@ def check_grounding(fn, name: str = "flags_invented") -> Result:
                            "shorter one), then ask whether each is in the evidence")
 
 
+def cases_content_terms() -> list[Case]:
+    rng = _rng(13)
+    out = []
+    for label, n, weights in [("3 events, equal weights", 3, [1.0, 1.0, 1.0]), ("5 events, recent ones weigh more", 5,
+                                                                                [0.1, 0.25, 0.5, 1.0, 1.0]),
+                              ("one event", 1, [0.7])]:
+        hist, item = _unit(rng.normal(size=(n, 6))), _unit(rng.normal(size=(1, 6)))[0]
+        w = np.asarray(weights) / np.sum(weights)
+        profile = (w[:, None] * hist).sum(0)
+        terms = w * (hist @ item) / np.linalg.norm(profile)
+        assert math.isclose(terms.sum(), profile @ item / np.linalg.norm(profile))  # the terms add up to the cosine
+        out.append(Case(label, (hist, np.asarray(weights), item), terms))
+    return out
+
+
+def check_content_terms(fn, name: str = "content_terms") -> Result:
+    """``fn(history_vecs, weights, item_vec)`` (unit rows) → one term per history event; the terms sum to the cosine
+    between the weighted-mean profile and the item (``explain.content_terms``' formula, before merging repeats)."""
+    return check_code(name, fn, cases_content_terms(), close(1e-6),
+                      hint="the profile is the weighted mean of the history; the cosine divides its dot product by "
+                           "the profile's length, so each event's term does too")
+
+
 # ---- 10_scaling ----------------------------------------------------------------------------------------
 def cases_chunked_top_k() -> list[Case]:
     from .rank import top_k

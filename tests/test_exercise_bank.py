@@ -442,3 +442,39 @@ def test_ann_recall(capsys):
         return len(set(np.ravel(approx)) & set(np.ravel(exact))) / np.size(exact)
 
     assert_verdicts(bank.check_ann_recall, solution, [by_position, pooled_sets], capsys)
+
+
+def test_content_terms(capsys):
+    def solution(hist, weights, item):
+        w = np.asarray(weights) / np.sum(weights)
+        profile = (w[:, None] * hist).sum(0)
+        return w * (hist @ item) / np.linalg.norm(profile)
+
+    def unweighted(hist, weights, item):
+        return solution(hist, np.ones(len(hist)), item)
+
+    def dot_not_cosine(hist, weights, item):
+        w = np.asarray(weights) / np.sum(weights)
+        return w * (hist @ item)
+
+    assert_verdicts(bank.check_content_terms, solution, [unweighted, dot_not_cosine], capsys)
+
+
+def test_content_terms_follow_the_library(shop):
+    """The check's formula is the one explain.content_terms uses on a fitted content model."""
+    from course_lib.baselines import Content
+    from course_lib.catalogue import Catalogue
+    from course_lib.explain import content_terms
+    from course_lib.profiles import event_weights
+
+    rng = np.random.default_rng(0)
+    cat = Catalogue.from_items(shop.items, rng.normal(size=(len(shop.items), 8)))
+    model = Content(cat).fit(shop.interactions)
+    user = shop.interactions["user_id"].value_counts().index[0]
+    h = shop.interactions[shop.interactions["user_id"] == user]
+    rows = cat.rows(h["item_id"])
+    w = event_weights(h, model.half_life_days, now=model.train_["timestamp"].max())
+    v = model.item_vecs
+    terms = w / w.sum() * (v[rows] @ v[5]) / np.linalg.norm((w[:, None] / w.sum() * v[rows]).sum(0))
+    lib_rows, lib_terms = content_terms(model, user, 5)
+    assert np.allclose(np.bincount(np.searchsorted(lib_rows, rows), weights=terms, minlength=len(lib_rows)), lib_terms)
