@@ -313,11 +313,11 @@ def check_tier_rule(fn, tiered: dict, truth: pd.DataFrame, item_labels, users, c
                        "emerging precision": s["emerging precision"], "fading recall": s["fading recall"],
                        "fading precision": s["fading precision"], "tier score": tier_score(s)}
     table = pd.DataFrame(rows).T
-    print(table.round(3).to_string())
+    print(table.round(4).to_string())
     mine, base = table.loc["your rule", "tier score"], table.loc["default rule", "tier score"]
     verdict = ("your rule beats the default" if mine > base + 1e-9 else
                "your rule ties the default" if abs(mine - base) <= 1e-9 else "the default rule is better")
-    print(f"On {len(users)} held-out users: {verdict} (tier score {mine:.3f} against {base:.3f}).")
+    print(f"On {len(users)} held-out users: {verdict} (tier score {mine:.4f} against {base:.4f}).")
     return res
 
 

@@ -73,6 +73,13 @@ def test_every_code_exercise_of_00_to_06_is_first_and_has_a_solution():
         assert "exercises.check_" in first_check.split("exercises.check(")[0], f"{path.name}: the first exercise is code"
 
 
+def test_the_teachers_edition_passes_its_own_exercises():
+    """The committed notebooks ran their solutions: every check of 00-06 left a "passed" trace."""
+    for path in list_notebooks(NOTEBOOK_DIR)[:7]:
+        found = grading.traces(nbformat.read(str(path), as_version=4))
+        assert len(found) >= 3 and {t["status"] for t in found} == {"passed"}, (path.name, found)
+
+
 # ---- grading ----------------------------------------------------------------------------------------------
 SOLVED = '''def torso_users(interactions, lo, hi):
     ### BEGIN SOLUTION

@@ -27,16 +27,18 @@ def fading_slots():
 
 # ---- code exercises (the notebook's cells between ### BEGIN SOLUTION / ### END SOLUTION) ----
 def my_tier_rule(ui, cfg):
-    # the default rule, with one change: a rising interest is emerging however early it started
+    # the default rule with one change: the core is the interest with the most events, counted up by how close it is
+    # to the user's own words (affinity), so a self-described passion wins a near-tie in events
     ints = ui.interests
     biggest = sorted(range(len(ints)), key=lambda k: (-ints[k].events, -ints[k].importance))[:cfg.max_interests]
     small = [k not in biggest or it.events < cfg.min_events or it.event_share < cfg.min_share
              for k, it in enumerate(ints)]
     pool = [k for k in range(len(ints)) if not small[k]] or list(range(len(ints)))
-    core = max(pool, key=lambda k: (ints[k].events, ints[k].affinity, ints[k].importance), default=None)
+    core = max(pool, key=lambda k: (ints[k].events * (1 + ints[k].affinity), ints[k].importance), default=None)
     tiers = []
     for k, it in enumerate(ints):
-        rising = ui.trends_read and it.trend >= cfg.emerging_trend
+        new = ui.ages.max() - it.ages.max() >= (1 - cfg.emerging_new_frac) * ui.span_days
+        rising = ui.trends_read and it.trend >= cfg.emerging_trend and new
         falling = ui.trends_read and it.trend <= cfg.fading_trend and it.quiet_days >= cfg.fading_quiet_days
         tiers.append("core" if k == core else "peripheral" if small[k] else
                      "emerging" if rising else "fading" if falling else "secondary")
