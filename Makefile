@@ -38,6 +38,7 @@ help:
 	@echo "make kernel     register the kernel \"Python (course kit)\" again (e.g. after moving this folder)"
 	@echo "make notebooks  re-execute the committed notebooks in place (after changing them)"
 	@echo "make data       regenerate data/shop from its seed"
+	@echo "make student    the student edition in $(REPORTS)/student/: solutions removed, exercise outputs cleared"
 	@echo "make clean      remove .venv and $(REPORTS)/"
 
 $(STAMP): pyproject.toml
@@ -84,6 +85,11 @@ notebooks: $(STAMP)
 
 data: $(STAMP)
 	$(PY) -m course_lib.data --out data/shop
+
+# the notebooks as learners get them (nbgrader's markers: solution code out, exercise outputs cleared, no solutions/)
+.PHONY: student
+student: $(STAMP)
+	$(PY) -m course_lib edition student $(REPORTS)/student
 
 $(LAB_STAMP): $(STAMP) pyproject.toml
 	$(PY) -m pip install -e ".[dev,lab]"

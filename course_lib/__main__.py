@@ -5,6 +5,8 @@
                                 [--with-code]
     python -m course_lib report ... --param NAME=V1,V2,... --out DIR     (a sweep: one report per value, compared)
     python -m course_lib compare RUN_A RUN_B [...] [--out DIR] [--metric ndcg ...] [--group all|returning|new]
+    python -m course_lib edition student OUT      (the notebooks without solutions, exercise outputs cleared)
+    python -m course_lib grade SUBMISSIONS/ --out grades.csv [--timeout SECONDS]
 
 Everything that can be checked before a run is checked first: a bad argument prints one line ``error: ...`` and
 exits with code 2. A run that starts and then fails prints one line naming the cell and the kept notebook, and
@@ -43,6 +45,15 @@ def main(argv=None) -> int:
     cp.add_argument("--out", help="folder to write compare.html into (default: print only)")
     cp.add_argument("--metric", action="append", help="per-user metric to compare, repeatable (default: ndcg, recall)")
     cp.add_argument("--group", default="all", help="users to compare on: all, returning or new (default: all)")
+    ed = sub.add_parser("edition", help="write the student edition: solutions removed, exercise outputs cleared")
+    ed.add_argument("kind", choices=["student"], help="the edition to write (student)")
+    ed.add_argument("out", help="a new or empty folder, or an edition written before (replaced)")
+    gr = sub.add_parser("grade", help="run SUBMISSIONS/<learner>/<notebook>.ipynb headless; one CSV row per exercise")
+    gr.add_argument("submissions", help="folder of <learner>/<notebook>.ipynb")
+    gr.add_argument("--out", default="grades.csv", help="CSV to write (default: grades.csv)")
+    gr.add_argument("--timeout", type=float, default=300, help="seconds per notebook (default: 300)")
+    gr.add_argument("--reference", help="the teacher's executed notebooks, naming each notebook's exercises "
+                                        "(default: the kit's notebooks/)")
     args = p.parse_args(argv)
     t0 = time.perf_counter()
     try:
@@ -78,6 +89,10 @@ def main(argv=None) -> int:
                 print(f"\ncompare  {done['html']}")
         elif args.cmd == "compare":
             return _compare(args, t0)
+        elif args.cmd == "edition":
+            return _edition(args, t0)
+        elif args.cmd == "grade":
+            return _grade(args, t0)
     except report.ReportParameterError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
@@ -100,6 +115,36 @@ def _compare(args, t0) -> int:
     print(comparison.to_text())
     if out is not None:
         print(f"\nhtml     {write_html(comparison, out / 'compare.html')}")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _edition(args, t0) -> int:
+    from .editions import EditionError, write_student_edition
+
+    try:
+        paths = write_student_edition(args.out)
+    except EditionError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    print(f"student edition: {len(paths)} notebooks in {args.out} (solutions removed, exercise outputs cleared)")
+    print(f"done in {time.perf_counter() - t0:.1f} s")
+    return 0
+
+
+def _grade(args, t0) -> int:
+    from collections import Counter
+
+    from .grading import GradingError, grade
+
+    try:
+        rows = grade(args.submissions, args.out, timeout=args.timeout, reference=args.reference)
+    except GradingError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    counts = Counter(r["status"] for r in rows)
+    print(f"{len({r['learner'] for r in rows})} learners, {len(rows)} rows: "
+          + ", ".join(f"{counts[s]} {s}" for s in ("passed", "failed", "not answered", "error")) + f" -> {args.out}")
     print(f"done in {time.perf_counter() - t0:.1f} s")
     return 0
 

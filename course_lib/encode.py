@@ -267,8 +267,7 @@ class TextEncoder:
 
         out = self.model(**batch)
         if self.config.pooling == "mean":
-            mask = batch["attention_mask"].unsqueeze(-1).to(out.last_hidden_state.dtype)
-            vec = (out.last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            vec = mean_pool(out.last_hidden_state, batch["attention_mask"])
         elif self.config.pooling == "cls":
             vec = out.last_hidden_state[:, 0]
         else:
@@ -307,6 +306,12 @@ def _warn_unknown_only(texts: list[str], input_ids, tokenizer) -> None:
                       f"{texts[bad[0]][:40]!r}): each is read as {tokenizer.unk_token} alone, so they all get the "
                       "same vector; describe them in words (emoji are not in this vocabulary)", RuntimeWarning,
                       stacklevel=6)  # the caller of TextEncoder.encode
+
+
+def mean_pool(last_hidden_state, attention_mask):
+    """Mask-aware mean of token vectors: ``(B, T, d)`` and a ``(B, T)`` 0/1 mask → ``(B, d)`` (padding ignored)."""
+    mask = attention_mask.unsqueeze(-1).to(last_hidden_state.dtype)
+    return (last_hidden_state * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
 
 
 def _check_batch_size(batch_size) -> int:

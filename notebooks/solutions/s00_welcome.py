@@ -16,3 +16,15 @@ def answers(ds):
     k = max(1, len(ds.items) // 100)
     top1pct_share = sum(per_item[:k]) / len(ds.interactions)
     return {"torso": torso, "top_category_users": top_category_users, "top1pct_share": top1pct_share}
+
+
+# ---- code exercises (the notebook's cells between ### BEGIN SOLUTION / ### END SOLUTION) ----
+def torso_users(interactions, lo=5, hi=20):
+    per_user = interactions.groupby("user_id").size()
+    return int(((per_user >= lo) & (per_user < hi)).sum())
+
+
+def top_share(interactions, frac=0.01):
+    per_item = interactions.groupby("item_id").size().sort_values(ascending=False)
+    top = max(1, int(len(per_item) * frac))
+    return float(per_item.iloc[:top].sum() / len(interactions))

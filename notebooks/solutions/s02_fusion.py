@@ -12,12 +12,19 @@ def recall_at_alpha(items, text_vecs, image_vecs, train, valid, alpha=0.25, k=10
     return profile_recall(train, valid, Catalogue.from_items(items, fused), k).value
 
 
-def weighted_cos(text_vecs, image_vecs, i=0, j=1, alpha=0.3):
-    def cos(v, a, b):
-        return float(v[a] @ v[b] / (np.linalg.norm(v[a]) * np.linalg.norm(v[b])))
-
-    return alpha * cos(text_vecs, i, j) + (1 - alpha) * cos(image_vecs, i, j)
-
-
 def hist_sub_colour(hist_vecs, sub_colour, k=10):
     return neighbour_precision(hist_vecs, sub_colour, k)
+
+
+# ---- code exercises (the notebook's cells between ### BEGIN SOLUTION / ### END SOLUTION) ----
+def fuse(text_vecs, image_vecs, alpha):
+    t = text_vecs / np.linalg.norm(text_vecs, axis=1, keepdims=True)
+    i = image_vecs / np.linalg.norm(image_vecs, axis=1, keepdims=True)
+    return np.hstack([np.sqrt(alpha) * t, np.sqrt(1 - alpha) * i])
+
+
+def weighted_cosine(text_a, text_b, image_a, image_b, alpha):
+    def cos(x, y):
+        return float(x @ y / (np.linalg.norm(x) * np.linalg.norm(y)))
+
+    return alpha * cos(text_a, text_b) + (1 - alpha) * cos(image_a, image_b)

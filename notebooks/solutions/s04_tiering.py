@@ -1,4 +1,6 @@
 """Worked solutions for 04_tiering's exercises (tested in tests/test_exercises.py)."""
+import numpy as np
+
 from course_lib import constants as C
 from course_lib.recovery import recovery
 from course_lib.serving import SlotPolicy, allocate_slots
@@ -21,3 +23,27 @@ def fading_recall_60(tiered, truth, item_labels, held_out, cfg):
 def fading_slots():
     """Slots of the fading interest when fading interests count half (fading_weight=0.5)."""
     return int(allocate_slots([0.5, 0.2, 0.3], ["core", "secondary", "fading"], 10, SlotPolicy(fading_weight=0.5))[2])
+
+
+# ---- code exercises (the notebook's cells between ### BEGIN SOLUTION / ### END SOLUTION) ----
+def my_tier_rule(ui, cfg):
+    # the default rule with one change: the core is the interest with the most events, counted up by how close it is
+    # to the user's own words (affinity), so a self-described passion wins a near-tie in events
+    ints = ui.interests
+    biggest = sorted(range(len(ints)), key=lambda k: (-ints[k].events, -ints[k].importance))[:cfg.max_interests]
+    small = [k not in biggest or it.events < cfg.min_events or it.event_share < cfg.min_share
+             for k, it in enumerate(ints)]
+    pool = [k for k in range(len(ints)) if not small[k]] or list(range(len(ints)))
+    core = max(pool, key=lambda k: (ints[k].events * (1 + ints[k].affinity), ints[k].importance), default=None)
+    tiers = []
+    for k, it in enumerate(ints):
+        new = ui.ages.max() - it.ages.max() >= (1 - cfg.emerging_new_frac) * ui.span_days
+        rising = ui.trends_read and it.trend >= cfg.emerging_trend and new
+        falling = ui.trends_read and it.trend <= cfg.fading_trend and it.quiet_days >= cfg.fading_quiet_days
+        tiers.append("core" if k == core else "peripheral" if small[k] else
+                     "emerging" if rising else "fading" if falling else "secondary")
+    return tiers
+
+
+def decayed_importance(ages_days, half_life_days):
+    return float(np.sum(0.5 ** (np.asarray(ages_days, dtype=float) / half_life_days)))
