@@ -464,12 +464,12 @@ def check_info_nce(fn, name: str = "info_nce") -> Result:
                            "average the cross-entropy over anchors")
 
 
-def adapter_loss(W, anchors, items, positives):
-    """The adapter's training loss: softmax over the whole catalogue of (anchors @ W) · (items @ W), target the
-    positive item of each anchor, mean cross-entropy."""
-    import torch.nn.functional as F
+def adapter_loss(W, anchors, items, positives, scale: float = 20.0):
+    """The adapter's training loss, as the library trains it (:func:`course_lib.adapter.adapter_loss`): a softmax over
+    the whole catalogue of ``scale`` × cosine(anchors @ W, items @ W), target the positive item of each anchor."""
+    from .adapter import adapter_loss as library_loss
 
-    return F.cross_entropy((anchors @ W) @ (items @ W).T, positives)
+    return library_loss(anchors, items, W, positives, scale)
 
 
 def cases_adapter_step() -> list[Case]:
@@ -477,20 +477,22 @@ def cases_adapter_step() -> list[Case]:
 
     g = torch.Generator().manual_seed(11)
     out = []
-    for label, n_a, n_i, d, lr in [("4 anchors, 10 items, d=5", 4, 10, 5, 0.1), ("2 anchors, 6 items, d=3", 2, 6, 3, 0.5)]:
+    for label, n_a, n_i, d, lr, scale in [("4 anchors, 10 items, d=5", 4, 10, 5, 0.1, 20.0),
+                                          ("2 anchors, 6 items, d=3, scale 5", 2, 6, 3, 0.5, 5.0)]:
         W = torch.eye(d) + 0.1 * torch.randn(d, d, generator=g)
         anchors, items = torch.randn(n_a, d, generator=g), torch.randn(n_i, d, generator=g)
         pos = torch.randint(0, n_i, (n_a,), generator=g)
         w = W.clone().requires_grad_(True)
-        adapter_loss(w, anchors, items, pos).backward()
-        out.append(Case(label, (W, anchors, items, pos, lr), (W - lr * w.grad).detach()))
+        adapter_loss(w, anchors, items, pos, scale).backward()
+        out.append(Case(label, (W, anchors, items, pos, lr, scale), (W - lr * w.grad).detach()))
     return out
 
 
 def check_adapter_step(fn, name: str = "adapter_step") -> Result:
-    """``fn(W, anchors, items, positives, lr)`` → the new W after one gradient step on :func:`adapter_loss`."""
+    """``fn(W, anchors, items, positives, lr, scale)`` → the new W after one gradient step on :func:`adapter_loss`."""
     return check_code(name, fn, cases_adapter_step(), close(1e-5),
-                      hint="W appears on both sides of the logits: let autograd see both; a step goes against the gradient")
+                      hint="normalise both adapted sides (anchors @ W and items @ W), multiply the cosines by scale; "
+                           "W appears on both sides: let autograd see both; a step goes against the gradient")
 
 
 # ---- 08_explanations -----------------------------------------------------------------------------------
@@ -602,3 +604,58 @@ def check_ann_recall(fn, name: str = "ann_recall") -> Result:
     return check_code(name, fn, cases_ann_recall(), _number(1e-9),
                       hint="per query, the overlap of the two lists as sets (order does not matter, -1 is no item), "
                            "divided by k; then the mean over queries")
+
+
+# ---- 09_report ---------------------------------------------------------------------------------------
+def cases_claim_verdict() -> list[Case]:
+    from .evaluate import PairedDiff, _verdict
+
+    out = []
+    for label, lo, hi, n in [("interval above 0, 400 users", 0.004, 0.02, 400),
+                             ("interval below 0, 400 users", -0.03, -0.001, 400),
+                             ("interval covers 0, 400 users", -0.01, 0.02, 400),
+                             ("interval covers 0, only 12 users", -0.05, 0.08, 12),
+                             ("interval above 0, only 12 users", 0.01, 0.2, 12),
+                             ("a mean above 0 whose interval covers 0", -0.001, 0.03, 200),
+                             ("no users at all", float("nan"), float("nan"), 0)]:
+        diff = 0.0 if n == 0 else (lo + hi) / 2
+        p = PairedDiff("article", "other", "ndcg", "all", n, 0.0, 0.0, diff, lo, hi)
+        out.append(Case(label, (diff, lo, hi, n), _verdict(p, "article")))
+    return out
+
+
+def check_claim_verdict(fn, name: str = "claim_verdict") -> Result:
+    """``fn(diff, lo, hi, n)``: the report's verdict on a claim that the article's method beats another, from the
+    paired difference (article − other) over ``n`` users and its interval."""
+    return check_code(name, fn, cases_claim_verdict(), equal,
+                      hint="the interval decides, not the mean: above 0 'supported', below 0 'refuted', covering 0 "
+                           "'mixed (tied)' — unless fewer than 30 users: 'too few users to judge (n)'; no users or no "
+                           "interval: 'not testable here'")
+
+
+def cases_repeat_share() -> list[Case]:
+    def log(pairs):
+        return pd.DataFrame(pairs, columns=[C.USER, C.ITEM])
+
+    def share(train, test):  # by hand: distinct test (user, item) pairs whose item the user had in training
+        seen = set(zip(train[C.USER], train[C.ITEM]))
+        pairs = set(zip(test[C.USER], test[C.ITEM]))
+        return len(pairs & seen) / len(pairs) if pairs else float("nan")
+
+    out = []
+    for label, train, test in [
+            ("two users, one repeat", log([("u1", "a"), ("u1", "b"), ("u2", "c")]), log([("u1", "a"), ("u2", "d")])),
+            ("a test item bought twice counts once", log([("u1", "a")]), log([("u1", "a"), ("u1", "a"), ("u1", "b")])),
+            ("another user's item is not a repeat", log([("u1", "a")]), log([("u2", "a"), ("u2", "b")])),
+            ("a user with no training history", log([("u1", "a")]), log([("u9", "a"), ("u1", "a"), ("u1", "c")])),
+            ("no repeats at all", log([("u1", "a")]), log([("u1", "b")]))]:
+        out.append(Case(label, (train, test), share(train, test)))
+    return out
+
+
+def check_repeat_share(fn, name: str = "repeat_share") -> Result:
+    """``fn(train, test)``: the share of the distinct relevant test (user, item) pairs that are repeats (the user had
+    the item in training): what the discovery task hides from the lists, and the report's unreachable share."""
+    return check_code(name, fn, cases_repeat_share(), _number(1e-9),
+                      hint="count distinct (user, item) pairs of the test log; a repeat is a pair that is also in "
+                           "the training log (the same user and the same item)")

@@ -291,24 +291,26 @@ def test_info_nce(capsys):
     assert_verdicts(bank.check_info_nce, info_nce_solution, [not_normalised, no_scale], capsys)
 
 
-def adapter_step_solution(W, anchors, items, positives, lr):
+def adapter_step_solution(W, anchors, items, positives, lr, scale):
     import torch.nn.functional as F
 
     W = W.clone().requires_grad_(True)
-    F.cross_entropy((anchors @ W) @ (items @ W).T, positives).backward()
+    a, v = F.normalize(anchors @ W, dim=1), F.normalize(items @ W, dim=1)
+    F.cross_entropy(scale * a @ v.T, positives).backward()
     return (W - lr * W.grad).detach()
 
 
 def test_adapter_step(capsys):
     import torch.nn.functional as F
 
-    def items_side_frozen(W, anchors, items, positives, lr):
+    def items_side_frozen(W, anchors, items, positives, lr, scale):
         w = W.clone().requires_grad_(True)
-        F.cross_entropy((anchors @ w) @ (items @ W).T, positives).backward()
+        a, v = F.normalize(anchors @ w, dim=1), F.normalize(items @ W, dim=1)
+        F.cross_entropy(scale * a @ v.T, positives).backward()
         return (W - lr * w.grad).detach()
 
-    def climbs(W, anchors, items, positives, lr):
-        return adapter_step_solution(W, anchors, items, positives, -lr)
+    def climbs(W, anchors, items, positives, lr, scale):
+        return adapter_step_solution(W, anchors, items, positives, -lr, scale)
 
     assert_verdicts(bank.check_adapter_step, adapter_step_solution, [items_side_frozen, climbs], capsys)
 
@@ -478,3 +480,33 @@ def test_content_terms_follow_the_library(shop):
     terms = w / w.sum() * (v[rows] @ v[5]) / np.linalg.norm((w[:, None] / w.sum() * v[rows]).sum(0))
     lib_rows, lib_terms = content_terms(model, user, 5)
     assert np.allclose(np.bincount(np.searchsorted(lib_rows, rows), weights=terms, minlength=len(lib_rows)), lib_terms)
+
+
+# ---- 09 ----
+def test_claim_verdict(capsys):
+    s = load_solution("s09_report")
+
+    def by_the_mean(diff, lo, hi, n):  # the sign of the mean, not the interval
+        return "supported" if diff > 0 else "refuted"
+
+    def no_user_floor(diff, lo, hi, n):  # forgets that a dozen users cannot tell methods apart
+        if n == 0 or lo != lo:
+            return "not testable here"
+        return "supported" if lo > 0 else "refuted" if hi < 0 else "mixed (tied)"
+
+    assert_verdicts(bank.check_claim_verdict, s.claim_verdict, [by_the_mean, no_user_floor], capsys)
+
+
+def test_repeat_share(capsys):
+    s = load_solution("s09_report")
+
+    def counts_rows(train, test):  # repeated test rows counted again
+        seen = set(zip(train["user_id"], train["item_id"]))
+        rows = list(zip(test["user_id"], test["item_id"]))
+        return sum(r in seen for r in rows) / len(rows)
+
+    def any_user(train, test):  # an item anyone had counts as a repeat
+        pairs = set(zip(test["user_id"], test["item_id"]))
+        return sum(i in set(train["item_id"]) for _, i in pairs) / len(pairs)
+
+    assert_verdicts(bank.check_repeat_share, s.repeat_share, [counts_rows, any_user], capsys)
