@@ -98,7 +98,8 @@ class FinetuneConfig:
     patience: int = 2  # stop after this many evaluations without a better validation score; the best is kept
     weight_decay: float = 0.01  # AdamW decoupled weight decay on matrices (not on vectors: biases, norms); the adapter:
     #                             a pull toward the identity (the frozen model)
-    freeze_layers: int = 4  # freeze the embeddings and the bottom N transformer layers (0: train everything);
+    freeze_layers: int = 4  # freeze the embeddings and the bottom N transformer layers (0: train everything;
+    #                         with method="lora": the adapters go on the layers above these only);
     #                         the frozen part runs without dropout, as a fixed feature extractor
     cache_frozen: bool = True  # with freeze_layers: keep each distinct text's hidden states after the frozen part
     #                            and run only the top layers each step (same numbers, much less compute)
@@ -152,9 +153,6 @@ class FinetuneConfig:
             checks.integer("max_pairs", config.max_pairs, min=2, fix="or None for all pairs")
         if config.grad_clip:
             checks.number("grad_clip", config.grad_clip, above=0, fix="or None for no clipping")
-        if config.method == "lora" and config.freeze_layers:
-            raise ValueError(f"method='lora' and freeze_layers={config.freeze_layers} both set: LoRA already freezes every "
-                             "base weight; pass freeze_layers=0 with method='lora'")
         lo, hi = config.hard_negative_ranks
         if not 0 <= lo < hi:
             raise ValueError(f"hard_negative_ranks must be (low, high) with 0 <= low < high, got {config.hard_negative_ranks}")
@@ -176,16 +174,16 @@ def preset(method: str) -> FinetuneConfig:
     return FinetuneConfig()
 
 
-def cost_configs(model: str = DEFAULT_TEXT_MODEL, pairs: int = 512, epochs: int = 1, seed: int = C.SEED) -> dict:
+def cost_configs(model: str = DEFAULT_TEXT_MODEL, pairs: int = 256, epochs: int = 1, seed: int = C.SEED) -> dict:
     """The rows of notebook 07's cost table (计算成本高): each kind of adaptation on **the same** ``pairs`` training
     pairs (the same seed, pair settings and subsample), ``epochs`` epochs in batches of 32, so every row takes the same
-    number of steps. ``make warm`` trains the class budget (512 pairs, 1 epoch) so the notebook reads them back."""
+    number of steps. ``make warm`` trains the class budget (256 pairs, 1 epoch) so the notebook reads them back."""
     top = replace(FinetuneConfig(), model=model, seed=seed, max_pairs=pairs, epochs=epochs, patience=epochs,
                   batch_size=32)
     return {"adapter (W after pooling)": replace(top, method="adapter", lr=ADAPTER.lr, weight_decay=0.0),
             "top layer, bank negatives": replace(top, freeze_layers=5, negatives="bank"),
             "top 2 layers, 128 random negatives": replace(top, freeze_layers=4),
-            "LoRA rank 8, every layer": replace(top, method="lora", freeze_layers=0, lora_r=8, lr=5e-4)}
+            "LoRA rank 8, top 2 layers": replace(top, method="lora", freeze_layers=4, lora_r=8, lr=5e-4)}
 
 
 FAST = replace(FinetuneConfig(), max_pairs=2000, epochs=2, freeze_layers=5, random_negatives=64, patience=1)
@@ -484,15 +482,31 @@ def freeze_bottom(model, n_layers: int) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def add_lora(model, r: int, alpha: float, dropout: float):
-    """Wrap ``model`` with LoRA adapters (peft) on every linear layer; only the adapters train."""
+def add_lora(model, r: int, alpha: float, dropout: float, n_frozen: int = 0):
+    """Wrap ``model`` with LoRA adapters (peft) on every linear layer, or with ``n_frozen`` only on the linear layers
+    above the bottom ``n_frozen`` transformer layers (whose outputs can then be computed once and cached, as
+    ``freeze_layers`` does); only the adapters train."""
     try:
         from peft import LoraConfig, get_peft_model
     except ImportError:  # pragma: no cover - peft is a dependency
         raise ImportError("method='lora' needs the peft package: pip install peft (make install does)") from None
     import warnings
 
-    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules="all-linear", bias="none")
+    import torch
+
+    target = "all-linear"
+    if n_frozen:
+        layers = _encoder_layers(model)
+        if layers is None:
+            raise ValueError(f"freeze_layers={n_frozen} with method='lora': cannot find the layer stack of "
+                             f"{type(model).__name__}; pass freeze_layers=0 (LoRA on every layer)")
+        if n_frozen >= len(layers):
+            raise ValueError(f"freeze_layers={n_frozen} with method='lora' leaves no layer to adapt: the model has "
+                             f"{len(layers)} layers; pass at most {len(layers) - 1}")
+        names = {id(m): n for n, m in model.named_modules()}
+        target = [names[id(m)] for layer in list(layers)[n_frozen:] for m in layer.modules()
+                  if isinstance(m, torch.nn.Linear)]
+    cfg = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=target, bias="none")
     with warnings.catch_warnings():  # peft asks transformers a deprecated question; nothing for the user to do
         warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning)
         return get_peft_model(model, cfg)
@@ -506,7 +520,7 @@ def trainable_parameters(config: FinetuneConfig) -> int:
     if config.method == "adapter":
         return int(model.config.hidden_size) ** 2
     if config.method == "lora":
-        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout)
+        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout, config.freeze_layers)
         return sum(p.numel() for p in model.parameters() if p.requires_grad)
     return freeze_bottom(model, config.freeze_layers)
 
@@ -796,7 +810,7 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
         pairs = _add_hard_negatives(pairs, items, fit_log, frozen, config, rng)
     n_base = sum(p.numel() for p in model.parameters())
     if config.method == "lora":
-        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout)
+        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout, config.freeze_layers)
     else:
         freeze_bottom(model, config.freeze_layers)
     live = _Runner(tokenizer, model, device, config.max_length, autocast, n_frozen=config.freeze_layers,

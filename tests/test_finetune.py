@@ -107,8 +107,8 @@ def test_bad_arguments_are_named(toy, tiny_bert, tmp_path):
     (tmp_path / "taken").mkdir()
     with pytest.raises(FileExistsError, match="out=.*taken.*overwrite=True"):
         finetune(train, items, users, tiny_config(tiny_bert), out=tmp_path / "taken")
-    with pytest.raises(ValueError, match="method='lora' and freeze_layers=1.*freeze_layers=0"):
-        finetune(train, items, users, tiny_config(tiny_bert, method="lora", lora_r=4, freeze_layers=1))
+    with pytest.raises(ValueError, match="freeze_layers=2 with method='lora' leaves no layer to adapt"):
+        finetune(train, items, users, tiny_config(tiny_bert, method="lora", lora_r=4, freeze_layers=2))
     with pytest.raises(ValueError, match="lora_r=4 is set but method='top-layers'.*method='lora'"):
         finetune(train, items, users, tiny_config(tiny_bert, lora_r=4))
     with pytest.raises(ValueError, match="method must be one of.*'adapter'"):
@@ -226,6 +226,22 @@ def test_lora_is_merged_into_a_plain_model(toy, tiny_bert, tmp_path):
     assert changed and all(n.endswith(".weight") for n in changed)  # LoRA moved the linear weights only
     assert not any("embeddings" in n or "LayerNorm" in n for n in changed)
     TextEncoder(str(tmp_path / "lora"), cache=False, device="cpu").encode(WORDS[:2])
+
+
+def test_lora_on_the_top_layers_only_moves_them(toy, tiny_bert, tmp_path):
+    """method='lora' with freeze_layers=1: adapters on layer 1 only, layer 0 and the embeddings untouched (and the
+    bottom computed once and cached, as for freeze_layers)."""
+    pytest.importorskip("peft")
+    items, users, train = toy
+    finetune(train, items, users, tiny_config(tiny_bert, method="lora", lora_r=4, lr=1e-2, freeze_layers=1),
+             out=tmp_path / "top")
+    _, base = ft.load_encoder(tiny_bert)
+    _, loaded = ft.load_encoder(str(tmp_path / "top"))
+    changed = [n for n, p in base.state_dict().items() if not torch.equal(p, loaded.state_dict()[n])]
+    assert changed and all(n.startswith("encoder.layer.1.") for n in changed)
+    cfg = tiny_config(tiny_bert, method="lora", lora_r=4, freeze_layers=1)
+    every = tiny_config(tiny_bert, method="lora", lora_r=4, freeze_layers=0)
+    assert 0 < ft.trainable_parameters(cfg) < ft.trainable_parameters(every)
 
 
 def test_early_stopping_keeps_the_best_weights(toy, tiny_bert):
