@@ -463,10 +463,9 @@ def test_content_terms(capsys):
 
 
 def test_content_terms_follow_the_library(shop):
-    """The check's formula is the one explain.content_terms uses on a fitted content model."""
+    """The check's formula is the one a fitted content model's contributions use (the recommender protocol)."""
     from course_lib.baselines import Content
     from course_lib.catalogue import Catalogue
-    from course_lib.explain import content_terms
     from course_lib.profiles import event_weights
 
     rng = np.random.default_rng(0)
@@ -478,7 +477,8 @@ def test_content_terms_follow_the_library(shop):
     w = event_weights(h, model.half_life_days, now=model.train_["timestamp"].max())
     v = model.item_vecs
     terms = w / w.sum() * (v[rows] @ v[5]) / np.linalg.norm((w[:, None] / w.sum() * v[rows]).sum(0))
-    lib_rows, lib_terms = content_terms(model, user, 5)
+    t = model.contributions(user, 5)
+    lib_rows, lib_terms = t.rows, t.values
     assert np.allclose(np.bincount(np.searchsorted(lib_rows, rows), weights=terms, minlength=len(lib_rows)), lib_terms)
 
 

@@ -126,7 +126,7 @@ def cases_content_terms() -> list[Case]:
 
 def check_content_terms(fn, name: str = "content_terms") -> Result:
     """``fn(history_vecs, weights, item_vec)`` (unit rows) → one term per history event; the terms sum to the cosine
-    between the weighted-mean profile and the item (``explain.content_terms``' formula, before merging repeats)."""
+    between the weighted-mean profile and the item (the formula of ``Content.contributions``, before merging repeated items)."""
     return check_code(name, fn, cases_content_terms(), close(1e-6),
                       hint="the profile is the weighted mean of the history; the cosine divides its dot product by "
                            "the profile's length, so each event's term does too")
