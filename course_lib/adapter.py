@@ -53,6 +53,7 @@ def train_adapter(anchors: np.ndarray, positives: np.ndarray, item_vecs: np.ndar
     """Learn ``W`` (dim x dim, identity at the start) with Adam on the full-catalogue softmax.
 
     - ``anchors``: (n, dim) anchor vectors; ``positives``: (n,) row of each anchor's positive in ``item_vecs``.
+    - ``batch_size``: pairs per step; with fewer pairs than that, each epoch is one step over all of them.
     - ``eval_fn(W) -> float`` (higher is better) is called before training and after each epoch; the best
       ``W`` is kept and training stops after ``patience`` epochs without improvement.
     - ``weight_decay`` pulls ``W`` toward the identity (the frozen model), not toward zero (decoupled, as in AdamW).
@@ -78,9 +79,9 @@ def train_adapter(anchors: np.ndarray, positives: np.ndarray, item_vecs: np.ndar
     checks.number("scale", scale, above=0, fix="sentence-transformers uses 20")
     checks.number("weight_decay", weight_decay, min=0)
     checks.integer("patience", patience, min=1)
-    if len(anchors) < batch_size:
-        raise ValueError(f"batch_size={batch_size} is larger than the {len(anchors)} training pairs; "
-                         f"pass batch_size <= {len(anchors)}")
+    if len(anchors) == 0:
+        raise ValueError("anchors is empty: the adapter needs at least one training pair")
+    batch_size = min(batch_size, len(anchors))  # fewer pairs than a batch: one batch of all of them per epoch
     dev = torch.device(device)
     g = torch.Generator().manual_seed(int(seed))
     A = torch.from_numpy(anchors).to(dev)

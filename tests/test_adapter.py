@@ -86,8 +86,9 @@ def test_bad_arguments_are_named():
         train_adapter(A, P + 100, V)
     with pytest.raises(ValueError, match="anchors .* and item_vecs .* same number of columns"):
         train_adapter(A[:, :4], P, V)
-    with pytest.raises(ValueError, match="batch_size=500 is larger than the 120 training pairs"):
-        train_adapter(A, P, V, batch_size=500)
+    assert train_adapter(A, P, V, batch_size=500, epochs=2)["steps"] == 2  # fewer pairs than a batch: one step
+    with pytest.raises(ValueError, match="anchors is empty"):
+        train_adapter(A[:0], P[:0], V)
     with pytest.raises(ValueError, match="positives must hold one integer row"):
         train_adapter(A, P.astype(float), V)
 

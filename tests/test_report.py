@@ -161,7 +161,9 @@ def test_sweep_on_movielens_files_gives_two_reports_and_one_comparison(tmp_path)
         m = runs[k] = check_metrics(out / f"K={k}" / "metrics.json", "movielens-100k", k=k,
                                     extra_methods=("content (fine-tuned)", "hybrid (fine-tuned)"))
         assert m["config"]["finetune"] is True and m["config"]["finetune_pairs"] == 64
-        assert any(n.startswith("fine-tuned text model: ") for n in m["notes"])
+        assert m["config"]["finetune_method"] == "adapter"  # the report's default: the adapter
+        assert any(n.startswith("fine-tuned text model (adapter): ") for n in m["notes"])
+        assert m["finetuned_hybrid_content_share"] in (0.0, 0.25, 0.5, 0.75, 1.0)
         assert m["content_space"] == "text only" and any("no item pictures" in n for n in m["notes"])
         assert m["tier_recovery"] is None and m["config"]["data_dir"] == "<data>"
         check_reader_page(out / f"K={k}" / "report.html", "movielens-100k", [str(tmp_path)])
