@@ -74,7 +74,8 @@ def cost_table(runs: dict, configs: dict, ev, frozen: str = "content (frozen)", 
                n_boot: int = 1000, seed: int = 42):
     """Notebook 07's cost table: one row per fine-tuning run (``name -> FinetuneResult``, trained with
     ``configs[name]``), judged in the evaluation ``ev`` whose methods hold each run under its ``name`` beside the
-    ``frozen`` content model and ``ease``: trainable parameters, training seconds, peak memory, validation and test
+    ``frozen`` content model and ``ease``: trainable parameters, epochs and steps, training seconds, peak memory,
+    validation and test
     NDCG@k, and the paired differences against the frozen model and against EASE with their intervals."""
     import pandas as pd
 
@@ -87,6 +88,7 @@ def cost_table(runs: dict, configs: dict, ev, frozen: str = "content (frozen)", 
     for name, r in runs.items():
         vf, ve = (ev.compare(name, b, n_boot=n_boot, seed=seed) for b in (frozen, ease))
         rows.append({"method": name, "trainable parameters": trainable_parameters(configs[name]),
+                     "epochs": configs[name].epochs, "steps": int(r.history["step"].max()) if len(r.history) else 0,
                      "training s": r.train_seconds, "peak MB": r.peak_memory_mb, "validation NDCG": r.best_val,
                      "test NDCG": vf.mean_a, "vs frozen": vf.diff, "vs frozen lo": vf.lo, "vs frozen hi": vf.hi,
                      "verdict vs frozen": vf.verdict, "vs EASE": ve.diff, "vs EASE lo": ve.lo, "vs EASE hi": ve.hi})

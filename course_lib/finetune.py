@@ -176,11 +176,14 @@ def preset(method: str) -> FinetuneConfig:
 
 def cost_configs(model: str = DEFAULT_TEXT_MODEL, pairs: int = 256, epochs: int = 1, seed: int = C.SEED) -> dict:
     """The rows of notebook 07's cost table (计算成本高): each kind of adaptation on **the same** ``pairs`` training
-    pairs (the same seed, pair settings and subsample), ``epochs`` epochs in batches of 32, so every row takes the same
-    number of steps. ``make warm`` trains the class budget (256 pairs, 1 epoch) so the notebook reads them back."""
+    pairs (the same seed, pair settings and subsample), in batches of 32: the transformer rows for ``epochs`` epochs,
+    the adapter for at least :data:`ADAPTER`'s epochs (its steps cost milliseconds, so a class can afford them).
+    ``make warm`` trains the class budget (256 pairs, 1 epoch) so the notebook reads them back."""
     top = replace(FinetuneConfig(), model=model, seed=seed, max_pairs=pairs, epochs=epochs, patience=epochs,
                   batch_size=32)
-    return {"adapter (W after pooling)": replace(top, method="adapter", lr=ADAPTER.lr, weight_decay=0.0),
+    adapter_epochs = max(epochs, ADAPTER.epochs)
+    return {"adapter (W after pooling)": replace(top, method="adapter", lr=ADAPTER.lr, weight_decay=0.0,
+                                                 epochs=adapter_epochs, patience=adapter_epochs),
             "top layer, bank negatives": replace(top, freeze_layers=5, negatives="bank"),
             "top 2 layers, 128 random negatives": replace(top, freeze_layers=4),
             "LoRA rank 8, top 2 layers": replace(top, method="lora", freeze_layers=4, lora_r=8, lr=5e-4)}
