@@ -189,6 +189,16 @@ def cost_configs(model: str = DEFAULT_TEXT_MODEL, pairs: int = 256, epochs: int 
             "LoRA rank 8, top 2 layers": replace(top, method="lora", freeze_layers=4, lora_r=8, lr=5e-4)}
 
 
+def overfit_configs(model: str = DEFAULT_TEXT_MODEL, pairs: int = 128, epochs: int = 20, seed: int = C.SEED) -> dict:
+    """Notebook 07's overfitting runs, on the adapter (seconds each): ``pairs`` pairs, a high learning rate, many
+    ``epochs`` and no remedy; then the same with early stopping, and with weight decay toward the frozen model."""
+    small = replace(ADAPTER, model=model, seed=seed, max_pairs=pairs, epochs=epochs, batch_size=32, lr=1e-2,
+                    patience=epochs)
+    return {"no remedy": small,
+            "early stopping (patience 2)": replace(small, patience=2),
+            "weight decay 1.0 (toward the frozen W)": replace(small, weight_decay=1.0)}
+
+
 FAST = replace(FinetuneConfig(), max_pairs=2000, epochs=2, freeze_layers=5, random_negatives=64, patience=1)
 """A quicker variant for a lecture: half the pairs, two epochs, the top layer only, 64 uniform negatives. Measured on
 the shop (benchmarks/finetune_results.md): content NDCG@10 1.63x frozen, against 2.34x for the default, in about
@@ -1190,5 +1200,5 @@ def save_model(model, tokenizer, out, overwrite: bool = False, meta: dict | None
 
 
 __all__ = ["ADAPTER", "FAST", "METHODS", "FinetuneConfig", "FinetuneResult", "discovery_ndcg", "discovery_targets", "finetune",
-           "finetune_cached", "info_nce", "trainable_parameters", "cost_configs", "preset", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs",
+           "finetune_cached", "info_nce", "trainable_parameters", "cost_configs", "overfit_configs", "preset", "item_pairs", "load_encoder", "mean_pool", "save_model", "training_pairs",
            "user_pairs", "validation_split"]

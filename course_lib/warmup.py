@@ -100,18 +100,21 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force
 
 
 def warm_finetuning(ds) -> None:
-    """Train (once, into the cache) what notebook 07 reads at its defaults: the adapter on 4,000 pairs and the cost
-    table's class budget (:func:`course_lib.finetune.cost_configs`), and encode the catalogue and the
-    self-descriptions with each trained model."""
+    """Train (once, into the cache) what notebook 07 reads at its defaults: the adapter on 4,000 pairs, the cost
+    table's class budget (:func:`course_lib.finetune.cost_configs`) and the overfitting runs
+    (:func:`course_lib.finetune.overfit_configs`), and encode the catalogue and the self-descriptions with each
+    model the notebook evaluates."""
     from dataclasses import replace
 
     from . import constants as C
     from .data import make_split
     from .encode import TextEncoder
-    from .finetune import ADAPTER, cost_configs, finetune_cached
+    from .finetune import ADAPTER, cost_configs, finetune_cached, overfit_configs
     from .profiles import description_profiles
 
     split = make_split(ds.interactions, "global", 0.2)  # notebook 07's split (TEST_FRAC = 0.2)
+    for cfg in overfit_configs().values():  # seconds each, trained only: 07 reads their curves
+        finetune_cached(split.train, ds.items, ds.users, cfg)
     for cfg in [replace(ADAPTER, max_pairs=4000), *cost_configs().values()]:
         res = finetune_cached(split.train, ds.items, ds.users, cfg)
         enc = TextEncoder(str(res.path), show_progress=False)
