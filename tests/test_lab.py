@@ -133,12 +133,16 @@ def test_warm_up_skips_only_when_its_marker_matches(monkeypatch):
 def test_warm_key_follows_the_shop_files_and_picture_size(tmp_path):
     from course_lib import warmup
 
-    for name in ("items.csv", "users.csv"):
+    for name in ("items.csv", "users.csv", "interactions.csv"):  # the log too: make warm trains 07's runs on it
         (tmp_path / name).write_bytes((ROOT / "data" / "shop" / name).read_bytes())
     key = warmup.warm_key(tmp_path)
     assert key == warmup.warm_key(ROOT / "data" / "shop") and key != warmup.warm_key(tmp_path, image_size=64)
     with open(tmp_path / "users.csv", "a") as f:
         f.write("u9999,a new learner\n")
+    assert warmup.warm_key(tmp_path)["data"] != key["data"]
+    key = warmup.warm_key(tmp_path)
+    with open(tmp_path / "interactions.csv", "a") as f:
+        f.write("u0001,i0001,2026-01-01,view\n")
     assert warmup.warm_key(tmp_path)["data"] != key["data"]
 
 
