@@ -510,3 +510,43 @@ def test_repeat_share(capsys):
         return sum(i in set(train["item_id"]) for _, i in pairs) / len(pairs)
 
     assert_verdicts(bank.check_repeat_share, s.repeat_share, [counts_rows, any_user], capsys)
+
+
+def test_mean_anchor(capsys):
+    s = load_solution("s07_finetuning")
+
+    def counts_repeats(item_vecs, context_items, row_of):  # a profile with repeats, not the distinct items
+        return item_vecs[[row_of[i] for i in context_items]].mean(0)
+
+    def sums(item_vecs, context_items, row_of):
+        return item_vecs[sorted({row_of[i] for i in context_items})].sum(0)
+
+    assert_verdicts(bank.check_mean_anchor, s.mean_anchor, [counts_repeats, sums], capsys)
+
+
+def test_paired_difference(capsys):
+    s = load_solution("s09_report")
+
+    def reversed_sign(per_user, a, b):  # b - a: "better" and "worse" swap in every sentence built on it
+        return s.paired_difference(per_user, b, a)
+
+    def unpaired_means(per_user, a, b):  # every user of each method, also those the other never saw
+        return float(per_user[per_user["method"] == a]["ndcg"].mean() - per_user[per_user["method"] == b]["ndcg"].mean())
+
+    assert_verdicts(bank.check_paired_difference, s.paired_difference, [reversed_sign, unpaired_means], capsys)
+
+
+def test_user_chunks(capsys):
+    s = load_solution("s10_scaling")
+
+    def drops_the_rest(n_users, n_chunks):  # integer division: the last users are never ranked
+        size = n_users // n_chunks
+        return [(c * size, (c + 1) * size) for c in range(n_chunks)] if size else [(0, n_users)]
+
+    def empty_chunks(n_users, n_chunks):  # np.array_split's sizes, but empty chunks kept when users are few
+        import numpy as np
+
+        edges = np.cumsum([0] + [len(p) for p in np.array_split(np.arange(n_users), n_chunks)])
+        return list(zip(edges[:-1], edges[1:]))
+
+    assert_verdicts(bank.check_user_chunks, s.user_chunks, [drops_the_rest, empty_chunks], capsys)

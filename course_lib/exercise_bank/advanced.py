@@ -64,6 +64,29 @@ def check_adapter_step(fn, name: str = "adapter_step") -> Result:
                            "W appears on both sides: let autograd see both; a step goes against the gradient")
 
 
+def cases_mean_anchor() -> list[Case]:
+    from ..adapter import mean_anchors
+
+    rng = _rng(12)
+    V = rng.normal(size=(7, 4)).astype(np.float32)
+    row_of = {f"i{k}": k for k in range(7)}
+    out = []
+    for label, ctx in [("three different items", ("i0", "i3", "i5")),
+                       ("an item taken twice in the context counts once", ("i2", "i2", "i6")),
+                       ("a context of one item", ("i4",)),
+                       ("the same item five times", ("i1",) * 5)]:
+        out.append(Case(label, (V, list(ctx), row_of), mean_anchors(V, [ctx], row_of)[0]))
+    return out
+
+
+def check_mean_anchor(fn, name: str = "mean_anchor") -> Result:
+    """``fn(item_vecs, context_items, row_of)``: a pair's anchor, the mean of its distinct context items' vectors (the
+    library's :func:`course_lib.adapter.mean_anchors`)."""
+    return check_code(name, fn, cases_mean_anchor(), close(1e-5),
+                      hint="look each item up with row_of; an item the user took twice in the context counts once "
+                           "(a set of rows); then the mean of those rows, not their sum")
+
+
 # ---- 08_explanations -----------------------------------------------------------------------------------
 TITLES = ["Red Wool Scarf", "Red Wool Scarf Deluxe", "Trail Running Shoes", "Espresso Grinder", "Garden Hose",
           "Blue Yoga Mat", "Noise-Cancelling Headphones", "Cast Iron Pan"]
@@ -173,3 +196,34 @@ def check_ann_recall(fn, name: str = "ann_recall") -> Result:
     return check_code(name, fn, cases_ann_recall(), _number(1e-9),
                       hint="per query, the overlap of the two lists as sets (order does not matter, -1 is no item), "
                            "divided by k; then the mean over queries")
+
+
+
+def _chunks_ok(got, expected):
+    n, n_chunks = expected
+    try:
+        spans = [(int(a), int(b)) for a, b in got]
+    except (TypeError, ValueError):
+        return "expected a list of (start, stop) pairs"
+    if len(spans) != min(n_chunks, n):
+        return f"{len(spans)} chunks, expected {min(n_chunks, n)} (no empty chunk, none missing)"
+    if spans and (spans[0][0] != 0 or spans[-1][1] != n or any(a[1] != b[0] for a, b in zip(spans, spans[1:]))):
+        return f"the chunks {spans[:4]}... do not cover users 0..{n} exactly once, in order"
+    sizes = [b - a for a, b in spans]
+    if sizes and max(sizes) - min(sizes) > 1:
+        return f"chunk sizes {sorted(set(sizes))}: they should differ by at most one user (balanced workers)"
+    return None
+
+
+def cases_user_chunks() -> list[Case]:
+    return [Case(label, (n, c), (n, c)) for label, n, c in
+            [("10 users, 3 chunks", 10, 3), ("12 users, 4 chunks", 12, 4), ("2 users, 5 chunks", 2, 5),
+             ("1,140 users, 7 chunks", 1140, 7), ("1 user, 1 chunk", 1, 1)]]
+
+
+def check_user_chunks(fn, name: str = "user_chunks") -> Result:
+    """``fn(n_users, n_chunks)``: ``(start, stop)`` spans that cover users ``0..n_users`` once, in order, sizes differing
+    by at most one, and no empty chunk (fewer chunks than asked when there are fewer users)."""
+    return check_code(name, fn, cases_user_chunks(), _chunks_ok,
+                      hint="split n into min(n_chunks, n) parts whose sizes differ by at most one (np.array_split's "
+                           "rule): the remainder goes one user at a time to the first chunks")

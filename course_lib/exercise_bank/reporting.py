@@ -1,6 +1,7 @@
 """Hidden cases of 09_report's code exercises: the report's verdict rule and the repeats the discovery task hides."""
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .. import constants as C
@@ -61,3 +62,29 @@ def check_repeat_share(fn, name: str = "repeat_share") -> Result:
     return check_code(name, fn, cases_repeat_share(), _number(1e-9),
                       hint="count distinct (user, item) pairs of the test log; a repeat is a pair that is also in "
                            "the training log (the same user and the same item)")
+
+
+def cases_paired_difference() -> list[Case]:
+    rows = []
+    rng = np.random.default_rng(13)
+    for m in ("A", "B"):
+        for u in range(6):
+            rows.append((m, f"u{u}", float(rng.uniform(0, 1))))
+    rows.append(("A", "u9", 0.9))  # a user only A was scored for: not in the pair
+    pu = pd.DataFrame(rows, columns=["method", "user", "ndcg"])
+    shuffled = pu.sample(frac=1.0, random_state=0).reset_index(drop=True)
+    out = []
+    for label, table, a, b in [("two methods, six shared users and one extra", pu, "A", "B"),
+                               ("the rows in another order", shuffled, "A", "B"),
+                               ("b - a, the other way round", pu, "B", "A")]:
+        wide = table.pivot_table(index="user", columns="method", values="ndcg").dropna()
+        out.append(Case(label, (table, a, b), float((wide[a] - wide[b]).mean())))
+    return out
+
+
+def check_paired_difference(fn, name: str = "paired_difference") -> Result:
+    """``fn(per_user, a, b)``: the mean over the users scored for both methods of (a's NDCG − b's NDCG), from a long
+    table with columns ``method, user, ndcg`` (what ``compare`` pairs)."""
+    return check_code(name, fn, cases_paired_difference(), _number(1e-9),
+                      hint="keep only the users scored for both methods (one column per method, matched by user), "
+                           "then the mean of a − b (not b − a)")

@@ -39,3 +39,9 @@ def adapter_step(W, anchors, items, positives, lr, scale):
 
 def tail_vs_ease(ev, n_boot=1000, seed=42):
     return ev.compare("content (tuned)", "EASE", segment="tail", n_boot=n_boot, seed=seed).diff
+
+
+def mean_anchor(item_vecs, context_items, row_of):
+    """Exercise 3: the mean of the distinct context items' vectors."""
+    rows = sorted({row_of[i] for i in context_items})
+    return item_vecs[rows].mean(0)

@@ -29,3 +29,9 @@ def repeat_share(train, test):
     seen = set(zip(train["user_id"], train["item_id"]))
     pairs = set(zip(test["user_id"], test["item_id"]))
     return len(pairs & seen) / len(pairs)
+
+
+def paired_difference(per_user, a, b):
+    """Exercise 5: mean over the users both methods were scored for of a's NDCG minus b's."""
+    wide = per_user.pivot_table(index="user", columns="method", values="ndcg").dropna(subset=[a, b])
+    return float((wide[a] - wide[b]).mean())

@@ -42,3 +42,15 @@ def ann_recall(approx_indices, exact_indices):
     import numpy as np
 
     return float(np.mean([len(set(a) & set(e)) / len(e) for a, e in zip(approx_indices, exact_indices)]))
+
+
+def user_chunks(n_users, n_chunks):
+    """Exercise 3: balanced, ordered (start, stop) spans covering every user once."""
+    k = min(n_chunks, n_users)
+    base, extra = divmod(n_users, k)
+    spans, start = [], 0
+    for c in range(k):
+        stop = start + base + (1 if c < extra else 0)
+        spans.append((start, stop))
+        start = stop
+    return spans
