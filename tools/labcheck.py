@@ -37,6 +37,7 @@ WIDGETS_PLUGIN = "@jupyter-widgets/jupyterlab-manager:plugin"
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 WIDGET_STATE = "application/vnd.jupyter.widget-state+json"
 EXPLORER_NOTEBOOK = "04_tiering"
+REPORT_NOTEBOOK = "09_report"  # its reader's HTML is also opened with the network off
 BROWSER_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync",
                  "--window-size=1400,1000")
@@ -553,6 +554,44 @@ def check_notebook(browser: Browser, server: LabServer, path: Path, out: Path, r
     return result
 
 
+def report_opens_offline(browser: Browser, executed: Path, out: Path) -> Result:
+    """Render the executed report notebook as the reader's report and open it with the network switched off
+    (Chrome's network emulation): it must render, and ask nothing of the web (no script, style or font)."""
+    from course_lib.render import to_html
+
+    result = Result("report.html, network off")
+    html = to_html(executed, out / "report-offline.html", with_code=False, layout={"title": "Report"})
+    driver = browser.driver
+    driver.execute_cdp_cmd("Network.enable", {})
+    driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": True, "latency": 0,
+                                                               "downloadThroughput": -1, "uploadThroughput": -1})
+    canary_page = out / "offline-canary.html"  # proves the check can fail: a page that wants a script from the web
+    canary_page.write_text('<html><head><script src="https://cdn.example.org/require.js"></script></head>'
+                           "<body>canary</body></html>")
+
+    def remote_requests(page: Path) -> list:
+        driver.get(page.resolve().as_uri())
+        browser.wait(lambda: driver.execute_script("return document.readyState") == "complete", 60, "the page")
+        return driver.execute_script(
+            "return performance.getEntriesByType('resource').map(e => e.name).filter(n => /^https?:/.test(n))")
+
+    try:
+        if not remote_requests(canary_page):
+            result.problems.append("the offline check is blind: a page asking for a web script was not caught")
+        remote = remote_requests(html)
+        text = driver.execute_script("return document.body ? document.body.innerText.length : 0")
+        tables = driver.execute_script("return document.querySelectorAll('table').length")
+        _screenshot(browser, out, "report-offline", result)
+    finally:
+        driver.execute_cdp_cmd("Network.emulateNetworkConditions", {"offline": False, "latency": 0,
+                                                                   "downloadThroughput": -1, "uploadThroughput": -1})
+    if remote:
+        result.problems.append(f"the report asked the network for {len(remote)} file(s), e.g. {remote[0]}")
+    if text < 1000 or tables == 0:
+        result.problems.append(f"the report rendered {text} characters and {tables} tables offline")
+    return result
+
+
 def canary_notebook() -> dict:
     """A two-cell notebook with a slider and a tqdm bar: what a lost widget state breaks, in seconds."""
     import nbformat
@@ -626,6 +665,15 @@ def run(out: Path, names=None, defaults: bool = False, install: bool = True, run
                 print(f"{'ok' if not r.problems else 'FAILED'} in {r.seconds['total']} s "
                       f"({', '.join(f'{k} {v} s' for k, v in r.seconds.items() if k != 'total')}; "
                       f"{r.widget_views} widget views, {r.progress_bars} progress bars)", flush=True)
+                for p in r.problems:
+                    print(f"      - {p}", flush=True)
+            report_nb = next((p for p in paths if p.stem == REPORT_NOTEBOOK), None)
+            if report_nb is not None:  # the reader's report must open on a train: no script or font from the web
+                t0 = time.perf_counter()
+                r = report_opens_offline(browser, report_nb, out)
+                r.seconds["total"] = round(time.perf_counter() - t0, 1)
+                results.append(r)
+                print(f"  {r.notebook}: {'ok' if not r.problems else 'FAILED'} in {r.seconds['total']} s", flush=True)
                 for p in r.problems:
                     print(f"      - {p}", flush=True)
         finally:
