@@ -79,9 +79,9 @@ class FinetuneConfig:
     #                               user never took (more signal per step, 1.5x the compute; risk of false negatives)
     hard_negative_ranks: tuple = (10, 60)  # ... drawn from these neighbour ranks of the anchor item (skip the top ten)
     negatives: str = "random"  # "random": in-batch positives + `random_negatives` uniform catalogue items;
-    #                            "bank": a softmax over the WHOLE catalogue (as the adapter), the batch's own items
-    #                            live (with gradients) and every other item from a bank of vectors computed without
-    #                            gradients, refreshed each epoch (far more negatives per step at little cost)
+    #                            "bank": a softmax over the WHOLE catalogue (as the adapter): every item's vector from
+    #                            a bank computed without gradients and refreshed each epoch, the anchors live (the
+    #                            gradient flows through them); far more negatives per step at little cost
     random_negatives: int = 128  # items drawn uniformly from the catalogue each step as extra negatives. In-batch
     #                            negatives are positives of other pairs, so popular items are pushed away as often
     #                            as they are pulled in (the model learns lift, not popularity); uniform negatives
@@ -948,12 +948,12 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
                 else:
                     anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
                 if bank_rows is not None:
-                    live_rows = bank_rows[uniq]
-                    keep = np.flatnonzero(live_rows >= 0)  # texts of catalogue items: their live vectors replace the bank's
-                    cands = bank.index_copy(0, torch.as_tensor(live_rows[keep], device=device),
-                                            F.normalize(emb[torch.as_tensor(keep, device=device)].float(), dim=1))
+                    # every candidate, the positive included, comes from the bank: were the batch's own items live,
+                    # the model could lower the loss by telling live vectors from stale ones instead of learning the
+                    # task (MoCo keeps its keys from one slow encoder for the same reason); the gradient reaches the
+                    # model through the anchors, and the item side catches up at each refresh
                     scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
-                    logits = scale * F.normalize(anchors.float(), dim=1) @ cands.T
+                    logits = scale * F.normalize(anchors.float(), dim=1) @ bank.T
                     loss = F.cross_entropy(logits, torch.as_tensor(label_rows[idx], device=device))
                 else:
                     extra_pos = inv_all[c.size:c.size + len(extra)]
