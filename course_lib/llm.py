@@ -16,7 +16,8 @@ id or local folder works too (a 1-3B instruct model on a GPU, say).
 3. generation: :meth:`LLM.generate` (batched, greedy, length-capped, cached on disk as JSON with the seconds each
    answer took, tokens/s measured);
 4. constrained choice: :meth:`LLM.choose` (each candidate's log-likelihood, cached the same way; the best one);
-5. grounding (``grounding.py``): :func:`check_grounding`, :func:`generate_checked` (template fallback, flagged);
+5. grounding (``grounding.py``): :func:`check_grounding`, :func:`check_claims` (claim slots and novel words),
+   :func:`generate_checked` (template fallback, flagged);
 6. uses (``prompts.py``): free naming of an interest (zero-shot chat, few-shot completion), a profile summary of
    tiered interests.
 
@@ -43,8 +44,9 @@ from typing import Mapping, Sequence
 from . import checks
 from .encode import ModelNotFoundError, _show_progress
 from .files import write_json
-from .grounding import (Checked, Grounding, Mention, Vocabulary, check_grounding, check_prompts, evidence_from_items,
-                        format_problem, generate_checked, truncate_lines)
+from .grounding import (Checked, ClaimCheck, Facts, Grounding, Mention, Vocabulary, check_claims, check_grounding,
+                        check_prompts, evidence_from_items, facts_from_explanation, format_problem, generate_checked,
+                        truncate_lines)
 from .prompts import (FEWSHOT_EXAMPLES, NAMING_SYSTEM, PROFILE_SYSTEM, choice_prompt, clean_name, name_by_choice,
                       name_groups, naming_prompt_chat, naming_prompt_fewshot, profile_prompt, profile_template,
                       summarise_interests)
@@ -777,7 +779,7 @@ class OutputCache:
 
 __all__ = [
     "LLM", "LLMConfig", "LLMNotAvailableError", "GenerationStats", "Choice", "OutputCache", "Vocabulary", "Mention",
-    "Grounding", "Checked", "bundled_gguf_path", "load_gguf_cached", "float_cache_folder", "files_fingerprint",
+    "Grounding", "Checked", "ClaimCheck", "Facts", "check_claims", "facts_from_explanation", "bundled_gguf_path", "load_gguf_cached", "float_cache_folder", "files_fingerprint",
     "save_model_atomically", "check_grounding", "evidence_from_items", "format_problem", "generate_checked", "truncate_lines",
     "naming_prompt_chat", "naming_prompt_fewshot", "choice_prompt", "name_by_choice", "clean_name", "name_groups", "profile_prompt",
     "profile_template", "summarise_interests", "check_prompts", "NAMING_SYSTEM", "FEWSHOT_EXAMPLES", "PROFILE_SYSTEM",

@@ -20,7 +20,8 @@ KEYS = ("schema_version", "config", "notes", "dataset", "content_space", "conten
 LATER_KEYS = ("split", "per_user", "fidelity")  # added within schema 2: older runs may lack them (readers: absent)
 TYPES = {"config": dict, "notes": list, "dataset": dict, "users": dict, "metrics": list, "groups": list,
          "segments": list, "methods": dict, "split": dict, "per_user": dict, "paired": list, "headlines": list,
-         "verdicts": list, "strategy": list, "fidelity": list, "tier_recovery": (dict, type(None))}
+         "verdicts": list, "strategy": list, "fidelity": list, "tier_recovery": (dict, type(None)),
+         "llm": (dict, type(None))}  # llm: optional (LLM=True runs), null when not measured
 
 
 class RunRecordError(ValueError):
