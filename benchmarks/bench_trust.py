@@ -2,7 +2,7 @@
 item explained for N showcase users, the template and the LLM rewrite, the perturbation benchmark (five planted error
 kinds, rates on the held-out half), simulatability per method, and naming on every interest of those users.
 
-    PYTHONPATH=. python benchmarks/bench_trust.py --users 30 --naming-users 50 --json benchmarks/trust_results.json
+    PYTHONPATH=. python benchmarks/bench_trust.py --users 12 --template-users 60 --naming-users 50 --json benchmarks/trust_results.json
 
 Notebook 08 reads the committed results file for the full numbers (and says so); rerun this to refresh it. Generated
 texts are cached (course_lib.llm's output cache), so a second run only re-scores.
@@ -53,6 +53,8 @@ def setup(k: int = 10, half_life_days: float = 30.0, test_frac: float = 0.2):
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--users", type=int, default=60, help="showcase users (each method explains their top item)")
+    p.add_argument("--template-users", type=int, default=None,
+                   help="showcase users whose explanations enter the benchmark as templates only (no generation)")
     p.add_argument("--naming-users", type=int, default=None,
                    help="showcase users whose every interest is named (default: --users)")
     p.add_argument("--model", default=L.DEFAULT_LLM, help="LLM: bundled name, hub id, folder or .gguf path")
@@ -65,8 +67,11 @@ def main(argv=None) -> dict:
     llm = L.LLM(a.model, max_new_tokens=80)
     res = trust.measure(llm, models, tiered, users, split.train, ds.items, vocab, encoder, catalogue.vectors,
                         label_words(), seed=a.seed,
-                        naming_users=showcase_users(tiered, n=a.naming_users, min_events=8) if a.naming_users else None)
-    out = {"command": f"python benchmarks/bench_trust.py --users {a.users} --naming-users {a.naming_users or a.users} "
+                        naming_users=showcase_users(tiered, n=a.naming_users, min_events=8) if a.naming_users else None,
+                        template_users=showcase_users(tiered, n=a.template_users, min_events=8) if a.template_users
+                        else None)
+    out = {"command": f"python benchmarks/bench_trust.py --users {a.users} --template-users {a.template_users or a.users} "
+                      f"--naming-users {a.naming_users or a.users} "
                       f"--model {a.model} --seed {a.seed}",
            "users": len(users), "wall_seconds": round(time.perf_counter() - t0, 1), **res["summary"]}
     print(res["benchmark"]["rates"].round(3).to_string())

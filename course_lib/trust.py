@@ -428,21 +428,29 @@ def _rate_row(method, what, hit) -> dict:
 
 def measure(llm, models: Mapping, tiered: Mapping, users: Sequence, log: pd.DataFrame, items: pd.DataFrame,
             vocabulary: Vocabulary, encoder, item_vecs: np.ndarray, label_words: Mapping[str, str], k: int = 10,
-            seed: int = 0, naming_users: Sequence | None = None) -> dict:
-    """The whole measurement: explanations of each method's top item for ``users``, LLM rewrites, the perturbation
-    benchmark, simulatability, and naming on every interest of ``naming_users`` (default ``users``). Returns the
-    tables and :func:`summary`'s JSON-ready dict under ``"summary"``."""
+            seed: int = 0, naming_users: Sequence | None = None, template_users: Sequence | None = None) -> dict:
+    """The whole measurement: explanations of each method's top item for ``users`` (and, templates only, for
+    ``template_users``, which cost no generation), LLM rewrites of ``users``' explanations, the perturbation
+    benchmark on all of those texts, simulatability, and naming on every interest of ``naming_users`` (default
+    ``users``). Returns the tables and :func:`summary`'s JSON-ready dict under ``"summary"``."""
     import time
 
     t0 = time.perf_counter()
+    users = list(users)
+    more = [u for u in (template_users or ()) if u not in set(users)]
     records = explain_tops(models, users, tiered, log, k)
     faithful, rewrites = faithful_set(records, items, vocabulary, llm)
     rewrite_cost = llm.last_stats.cost_seconds
+    others = explain_tops(models, more, tiered, log, k) if more else []
+    faithful += faithful_set(others, items, vocabulary)[0]
     bench = run_benchmark(faithful, vocabulary, items, seed=seed)
-    sim = simulatability_table(records, rewrites, item_vecs, encoder, seed=seed)
+    sim = simulatability_table(records + others, [], item_vecs, encoder, seed=seed)
+    if rewrites:
+        sim_rw = simulatability_table(records, rewrites, item_vecs, encoder, seed=seed)
+        sim = pd.concat([sim, sim_rw[sim_rw["text"] == "LLM rewrite"]], ignore_index=True)
     naming = naming_table(llm, tiered, list(naming_users if naming_users is not None else users), item_lines(items),
                           items["subcategory"].to_numpy(), label_words, encoder)
-    res = {"records": records, "faithful": faithful, "rewrites": rewrites, "benchmark": bench,
+    res = {"records": records + others, "faithful": faithful, "rewrites": rewrites, "benchmark": bench,
            "simulatability": sim, "naming": naming, "naming_accuracy": naming_accuracy(naming),
            "seconds": {"total (this run)": time.perf_counter() - t0, "rewrites (when generated)": rewrite_cost,
                        **{f"naming, {k} (when generated)": v for k, v in naming.attrs["seconds"].items()}}}
