@@ -517,9 +517,15 @@ class LLM:
         cfg = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, pad_token_id=pad,
                                eos_token_id=eos, repetition_penalty=self.config.repetition_penalty)
         extra = {}
-        if stop:
-            cfg.stop_strings = list(stop)
-            extra["tokenizer"] = tok
+        if stop:  # each row ends at its first stop string (decoded text, so any tokenizer works)
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _StopOnText(StoppingCriteria):
+                def __call__(self, ids, scores, **kw):
+                    return torch.tensor([any(s in tok.decode(r, skip_special_tokens=True) for s in stop)
+                                         for r in ids[:, width:].tolist()], dtype=torch.bool, device=ids.device)
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_StopOnText()])
         with torch.inference_mode(), _quiet_hf():
             out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=cfg, **extra)
         new = out[:, width:].cpu()

@@ -508,3 +508,13 @@ def test_smollm_constrained_choice_returns_an_option(smollm):
     ch = m.choose([prompt], labels, sep=sep)[0]
     assert ch.best in labels and ch.best == "running shoes"
     assert [c.best for c in L.name_by_choice(m, [group], labels)] == ["running shoes"]
+
+
+def test_generation_stops_at_the_stop_string_spending_no_tokens_past_it(tiny_llama):
+    m = L.LLM(tiny_llama, device="cpu", max_new_tokens=6, cache=False)
+    full, s_full = m.generate(PROMPTS[:1], return_stats=True)
+    words = full[0].split()
+    assert len(words) >= 3 and s_full.new_tokens >= 3  # the random model writes a few words without stopping
+    cut, s_cut = m.generate(PROMPTS[:1], stop=[words[1]], return_stats=True)
+    assert cut == [full[0][:full[0].find(words[1])].strip()]
+    assert s_cut.new_tokens < s_full.new_tokens  # it stopped there, not at max_new_tokens
