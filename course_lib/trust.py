@@ -79,8 +79,8 @@ def judge_rewrite(text: str, exp, prompt: str = "") -> str:
     This judges what a rewrite must keep; what it must not add is the checks' job, so a rewrite judged faithful
     that adds a claim counts against the checks as a false alarm (conservative)."""
     bad = format_problem(text, "", min_words=5, max_words=70)
-    if bad:
-        return bad
+    if bad and bad != format_problem(exp.sentence, "", min_words=5, max_words=70):  # the template's own repeats
+        return bad  # ("part of your core interest in ..." three times) are no fault of the rewrite
     low = text.lower()
     missing = [c.title for c in exp.cited() if c.title.lower() not in low]
     if missing:

@@ -518,3 +518,8 @@ def test_generation_stops_at_the_stop_string_spending_no_tokens_past_it(tiny_lla
     cut, s_cut = m.generate(PROMPTS[:1], stop=[words[1]], return_stats=True)
     assert cut == [full[0][:full[0].find(words[1])].strip()]
     assert s_cut.new_tokens < s_full.new_tokens  # it stopped there, not at max_new_tokens
+
+
+def test_a_gguf_path_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(L.LLMNotAvailableError, match="GGUF file .*missing.gguf.* not found"):
+        L.LLM(str(tmp_path / "missing.gguf"))

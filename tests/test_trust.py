@@ -138,3 +138,68 @@ def test_simulatability_picks_by_the_text_and_the_control_is_shuffled():
     with pytest.raises(ValueError, match="not among its candidates"):
         T.simulatability(texts[:1], [[1, 2]], [0], item_vecs, enc)
     assert T.mask_title("Get the Pavé Flex 1 now", "pavé flex 1") == "Get the this item now"
+
+
+class _EchoLLM:
+    """A stand-in model: rewrites by echoing the template, names every group 'sandals', chooses the first label."""
+
+    fingerprint = "echo"
+
+    def __init__(self):
+        from course_lib.llm import GenerationStats, LLMConfig
+
+        self.config = LLMConfig(model="echo")
+        self.last_stats = self.last_choice_stats = GenerationStats()
+
+    def generate(self, prompts, **kw):
+        from course_lib.llm import GenerationStats
+
+        self.last_stats = GenerationStats(prompts=len(prompts), generated=len(prompts), seconds=0.5)
+        return [p.rsplit("Original: ", 1)[1].split("\nRewritten:")[0] if "Rewritten:" in p else "sandals"
+                for p in prompts]
+
+    def choose(self, prompts, labels, **kw):
+        from course_lib.llm import Choice, GenerationStats
+
+        self.last_choice_stats = GenerationStats(prompts=len(prompts), cached=len(prompts), cached_seconds=2.0)
+        return [Choice(labels[0], 0, {}, "sum", {}, {}) for _ in prompts]
+
+
+def test_measure_runs_end_to_end_and_its_summary_is_strict_json(shop):
+    import json
+
+    from course_lib import constants as C
+    from course_lib.baselines import EASE, ItemKNN
+    from course_lib.catalogue import Catalogue
+    from course_lib.data import make_split
+    from course_lib.data.shop import grounding_terms, label_words
+    from course_lib.tiers import discover_all
+
+    rng = np.random.default_rng(0)
+    sub = shop.items[C.SUBCATEGORY].astype("category").cat.codes.to_numpy()
+    vecs = np.eye(sub.max() + 1)[sub] + 0.3 * rng.normal(size=(len(sub), sub.max() + 1))
+
+    class Enc:  # texts -> the mean vector of the items whose title they name (a transparent encoder)
+        def encode(self, texts):
+            titles = shop.items[C.TITLE].tolist()
+            return np.array([vecs[[i for i, t in enumerate(titles) if t in x] or [0]].mean(0) for x in texts])
+
+    cat = Catalogue.from_items(shop.items, vecs)
+    train = make_split(shop.interactions, "global", 0.2).train
+    users = train.groupby(C.USER).size().sort_values().index[-12:].tolist()
+    tiered = discover_all(train, cat, users=users)
+    models = {"EASE": EASE(cat).fit(train), "item-kNN": ItemKNN(cat).fit(train)}
+    vocab = T.vocabulary(shop.items, tiered, grounding_terms())
+    res = T.measure(_EchoLLM(), models, tiered, users[:4], train, shop.items, vocab, Enc(), vecs, label_words(),
+                    seed=0, template_users=users)
+    s = res["summary"]
+    json.dumps(s, allow_nan=False)  # strict JSON: no NaN
+    assert s["benchmark"]["faithful"]["templates"] == len(res["records"]) > 8
+    rewritten = sum(r["user"] in users[:4] for r in res["records"])
+    assert s["benchmark"]["faithful"]["LLM rewrites"] == rewritten > 4  # an echo keeps every title and the share
+    assert set(s["benchmark"]["detection"]) == set(T.ERROR_KINDS)
+    assert s["naming"]["constrained choice"]["interests"] == sum(len(tiered[u].interests) for u in users[:4])
+    assert s["seconds"]["naming, constrained choice (when generated)"] == 2.0
+    sim = pd.DataFrame(s["simulatability"])
+    assert set(sim["text"]) == {"template", "LLM rewrite", "shuffled control"}
+    assert sim.loc[sim["text"] == "LLM rewrite", "users"].sum() == rewritten
