@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from . import checks
-from .grounding import (EVENT_WORDS, Facts, Vocabulary, _stem, check_claims, content_words, format_problem)
+from .grounding import EVENT_WORDS, Facts, Vocabulary, check_claims, content_words, format_problem
 
 ERROR_KINDS = ("title", "number", "verb", "attribute", "praise")
 PRAISE = (  # invented praise: true of no item in the evidence (split in two so each half plants its own)
