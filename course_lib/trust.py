@@ -28,6 +28,7 @@ from . import checks
 from .grounding import EVENT_WORDS, Facts, Vocabulary, check_claims, content_words, format_problem
 
 ERROR_KINDS = ("title", "number", "verb", "attribute", "praise")
+OWN_SLOT = {"title": "title", "number": "number", "verb": "verb", "attribute": "attribute", "praise": "novel"}
 PRAISE = (  # invented praise: true of no item in the evidence (split in two so each half plants its own)
     "It is praised for its durability and excellent customer service.",
     "Reviewers love its premium build quality.",
@@ -274,9 +275,11 @@ def run_benchmark(faithful: Sequence[Faithful], vocabulary: Vocabulary, items: p
     for kind in ERROR_KINDS:
         sel = held[(held["kind"] == kind) & held["original_ok"]]
         k, n = int(sel["flagged"].sum()), len(sel)
+        own = int(sel["slots"].str.split(",").apply(lambda s: OWN_SLOT[kind] in s).sum())
         lo, hi = wilson(k, n)
         out.append({"what": f"detected: {kind}", "kind": kind, "n": n, "flagged": k,
-                    "rate": k / n if n else float("nan"), "lo": lo, "hi": hi})
+                    "rate": k / n if n else float("nan"), "lo": lo, "hi": hi,
+                    "by its own slot": own / n if n else float("nan")})
     for source in sorted(held["source"].unique()):
         sel = held[(held["kind"] == "none") & (held["source"] == source)]
         k, n = int(sel["flagged"].sum()), len(sel)
@@ -479,7 +482,8 @@ def summary(res: dict, llm=None, n_examples: int = 4) -> dict:
                                    **{f"{h} half": n for h, n in res["benchmark"]["n_faithful"].items()}},
                       "rewrites judged faithful": f"{sum(not r['judged'] for r in rw)} of {len(rw)}",
                       "detection": {r["kind"]: {"n": int(r["n"]), "rate": _num(r["rate"]), "lo": _num(r["lo"]),
-                                                "hi": _num(r["hi"])} for w, r in rates.iterrows()
+                                                "hi": _num(r["hi"]), "by_own_slot": _num(r["by its own slot"])}
+                                    for w, r in rates.iterrows()
                                     if w.startswith("detected")},
                       "false_alarm": {w.split(": ", 1)[1]: {"n": int(r["n"]), "rate": _num(r["rate"]),
                                                             "lo": _num(r["lo"]), "hi": _num(r["hi"])}
