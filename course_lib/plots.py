@@ -387,8 +387,9 @@ def plot_rates(df: pd.DataFrame, group: str, series: str | None = None, value: s
     ax.set_xlabel(xlabel + " (bars: 95% interval)")
     if target is not None:
         ax.axvline(target, color="grey", ls="--", lw=1)
-    if series:
-        ax.legend(fontsize=8, loc="lower right")
+    if series:  # below the axes: bars start at 0 and may reach 1, so any corner inside would cover one
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.5 / (0.3 * len(groups) * len(kinds) + 1.4)
+                                                                        - 0.12), ncol=len(kinds), frameon=False)
     ax.set_title(title)
     ax.grid(axis="x", alpha=0.3)
     fig.tight_layout()
