@@ -247,3 +247,194 @@ def truncate_lines(lines: Sequence[str], max_lines: int = 20, what: str = "items
     which = "most recent" if keep == "last" else "first"
     return kept, (f"history truncated: the prompt shows the {which} {max_lines} of {len(lines)} {what} "
                   f"({len(lines) - max_lines} left out)")
+
+
+# ---------------------------------------------------------------------------------------------------------
+# claim slots and novel content words: checks that catch invented facts in an explanation
+# ---------------------------------------------------------------------------------------------------------
+EVENT_WORDS = {  # verb as written -> the event it claims (the template's verbs and their usual paraphrases)
+    "viewed": "view", "browsed": "view", "saw": "view", "looked at": "view", "checked out": "view",
+    "looked closely at": "click", "clicked": "click", "clicked on": "click",
+    "bought": "purchase", "purchased": "purchase", "ordered": "purchase",
+    "rated": "rating",
+}
+TEMPLATE_WORDS = "because interest score part together"  # the template's own words: never a claim by themselves
+ATTRIBUTE_FIELDS = ("colour", "pattern", "feature", "material")
+STOPWORDS = frozenset("""a about above after again all also am an and any are as at be because been before being below
+between both but by can could did do does doing down during each even few for from further had has have having he her
+here hers him his how i if in into is it its itself just like made make makes may me more most much my no nor not now
+of off on once one only or other our out over own part same she should so some such than that the their them then there
+these they this those through to too under until up very was we were what when where which while who whom why will
+with would you your yours yourself together both all share score item items product products also which that""".split())
+_WORD = re.compile(r"[A-Za-z][A-Za-z'-]*")
+_NUMBER = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s*(%|percent\b)?")
+
+
+def _stem(word: str) -> str:
+    """A crude stem, enough to match a word with its plural or past form: lower case, minus s/es/ed/ing/ly."""
+    w = word.lower().strip("'-")
+    for suffix in ("ing", "ed", "es", "ly", "s"):
+        if len(w) > len(suffix) + 3 and w.endswith(suffix):
+            return w[:-len(suffix)]
+    return w
+
+
+def content_words(text: str) -> set[str]:
+    """The stems of ``text``'s content words (letters only, 3+ characters, not a stop word)."""
+    return {_stem(w) for w in _WORD.findall(str(text)) if len(w) >= 3 and w.lower() not in STOPWORDS}
+
+
+@dataclass
+class Facts:
+    """What one explanation may claim: the recommended item, the history items it may cite (each with the event the
+    user had and the attributes the item really has), the numbers, the interest-tier pairs, and every word of the
+    evidence (titles, descriptions, interest names, and the prompt the model read)."""
+
+    item_title: str
+    titles: dict  # title -> {"event": "view" | "click" | "purchase" | None, "attributes": set of "field:term"}
+    numbers: set  # percentages and other numbers the evidence states (whole numbers)
+    interests: dict  # interest name (spaces, lower case) -> set of tiers it may be called
+    words: set  # content-word stems of the evidence and the prompt
+
+    def attributes(self) -> set:
+        return set().union(*(t["attributes"] for t in self.titles.values())) if self.titles else set()
+
+
+def facts_from_explanation(exp, items, vocabulary: Vocabulary, *, prompt: str = "", history_titles: Sequence[str] = (),
+                           id_column: str = "item_id", text_columns: Sequence[str] = ("title", "description")) -> Facts:
+    """The :class:`Facts` of an ``explain.Explanation``: its cited items (with their events), the recommended item,
+    optionally more ``history_titles`` the user really has (no event claimed for them), its share of the score (and
+    any number the ``prompt`` states) and the interests it names. Attributes come from ``items`` (their ``ATTRIBUTE_FIELDS`` columns, and every vocabulary
+    term of their description)."""
+    by_id = items.set_index(id_column)
+
+    def attrs(item_id) -> set:
+        if item_id not in by_id.index:
+            return set()
+        row = by_id.loc[item_id]
+        out = {f"{f}:{row[f]}" for f in ATTRIBUTE_FIELDS if f in by_id.columns and isinstance(row[f], str)}
+        for col in text_columns:
+            if col in by_id.columns:
+                out |= {f"{m.field}:{m.term}" for m in vocabulary.find(str(row[col])) if m.field in ATTRIBUTE_FIELDS}
+        return out
+
+    titles = {str(t): {"event": None, "attributes": set()} for t in history_titles}
+    words = content_words(prompt)
+    cited = exp.cited()
+    for c in [*cited, *exp.contributions]:  # cited first: a title shared by two items keeps the cited one's event
+        if (c in cited or c.title in titles) and not titles.get(c.title, {}).get("attributes"):
+            titles[c.title] = {"event": c.event, "attributes": attrs(c.item_id)}
+    titles.setdefault(exp.title, {"event": None, "attributes": attrs(exp.item_id)})
+    ids = [c.item_id for c in exp.contributions if c.title in titles] + [exp.item_id]
+    for col in text_columns:
+        if col in by_id.columns:
+            for v in by_id.loc[[i for i in ids if i in by_id.index], col]:
+                words |= content_words(str(v))
+    numbers = {round(100 * sum(c.share for c in cited))} | {int(float(n)) for n in re.findall(r"\d+(?:\.\d+)?", prompt)
+                                                            if float(n) < 1000}
+    interests: dict = {}
+    for it in [exp.interest] + [c.interest for c in exp.contributions]:
+        if it:
+            interests.setdefault(str(it["name"]).replace("_", " ").lower(), set()).add(str(it["tier"]))
+    for name, tiers in interests.items():
+        words |= content_words(name) | {_stem(t) for t in tiers}
+    events = {t["event"] for t in titles.values() if t["event"]}
+    words |= content_words(" ".join(v for v, e in EVENT_WORDS.items() if e in events)) | content_words(TEMPLATE_WORDS)
+    for t in titles:
+        words |= content_words(t)
+    return Facts(item_title=exp.title, titles=titles, numbers=numbers, interests=interests, words=words)
+
+
+@dataclass
+class ClaimCheck:
+    """The result of :func:`check_claims`: ``problems`` is a list of ``(slot, what)``; ``ok`` when it is empty."""
+
+    problems: list
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    @property
+    def slots(self) -> set:
+        return {s for s, _ in self.problems}
+
+    def reason(self) -> str:
+        return "; ".join(f"{s}: {w}" for s, w in self.problems[:4])
+
+
+def check_claims(text: str, facts: Facts, vocabulary: Vocabulary, *, allowed_words: Sequence[str] = (),
+                 tiers: Sequence[str] = ("core", "secondary", "emerging", "fading", "peripheral")) -> ClaimCheck:
+    """Claim slots plus a novel-content-word test: every claim ``text`` makes must match ``facts``.
+
+    - title: every catalogue title it names is one the facts hold (a cited or history item, or the recommended one);
+    - verb: the event verb before a cited title (bought, viewed, ...) is the event the user really had with it;
+    - number: every number outside a title is one the evidence states (a share, to the rounded percent, ±1);
+    - attribute: a colour, pattern or feature next to a title is one that item has (else one of the items has it);
+    - interest: an interest name it uses is the user's, and a tier word just before it is that interest's tier;
+    - novel: every content word is in the evidence, the prompt or ``allowed_words`` (house-style words such as
+      "recommend"): invented praise ("durable", "excellent service") and invented attributes fail here.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a string, got {type(text).__name__}")
+    problems: list = []
+    mentions = vocabulary.find(text)
+    title_spans = [(m.start, m.start + len(m.text), m.term) for m in mentions if m.field == "title"]
+    # titles may also be written exactly as in the facts (quoted), whatever the vocabulary holds
+    low = text.lower()
+    for t in facts.titles:
+        start = low.find(t.lower())
+        while start >= 0:
+            if not any(a <= start < b for a, b, _ in title_spans):
+                title_spans.append((start, start + len(t), t))
+            start = low.find(t.lower(), start + 1)
+    title_spans.sort()
+    for a, b, term in title_spans:
+        if term not in facts.titles:
+            problems.append(("title", f"“{text[a:b]}” is not an item of this explanation"))
+    masked = "".join(" " if any(a <= i < b for a, b, _ in title_spans) else ch for i, ch in enumerate(text))
+    # verbs: the nearest event verb before each cited title must be its event
+    verbs = sorted((m.start(), m.group(0).lower()) for v in EVENT_WORDS
+                   for m in re.finditer(rf"(?<!\w){re.escape(v)}(?!\w)", masked, re.IGNORECASE))
+    verbs = [(p, v) for p, v in verbs if not any(q < p < q + len(w) for q, w in verbs if w != v and v in w)]
+    for a, _, term in title_spans:
+        event = facts.titles.get(term, {}).get("event")
+        before = [v for p, v in verbs if p < a]
+        if event and before and EVENT_WORDS[before[-1]] != event:
+            problems.append(("verb", f"says “{before[-1]}” for “{term}”; the user's event was {event}"))
+    # numbers
+    for m in _NUMBER.finditer(masked):
+        value = float(m.group(1))
+        if not any(abs(value - n) <= 1 for n in facts.numbers):
+            problems.append(("number", f"{m.group(0).strip()} is not in the evidence"))
+    # attributes next to a title
+    for m in mentions:
+        if m.field not in ATTRIBUTE_FIELDS or any(a <= m.start < b for a, b, _ in title_spans):
+            continue
+        key = f"{m.field}:{m.term}"
+        near = min(title_spans, key=lambda s: abs(s[0] - m.start) if s[0] > m.start else m.start - s[1],
+                   default=None)
+        owner = facts.titles.get(near[2]) if near else None
+        own = owner["attributes"] if owner and owner["attributes"] else facts.attributes()
+        if key not in own:
+            problems.append(("attribute", f"“{m.text}” ({m.field}) is not a property of "
+                             + (f"“{near[2]}”" if near else "these items")))
+    # interests and their tiers
+    tier_pat = "|".join(map(re.escape, tiers))
+    for m in mentions:
+        if m.field != "interest":
+            continue
+        name = m.term.replace("_", " ").lower()
+        if name not in facts.interests:
+            problems.append(("interest", f"“{m.text}” is not one of the user's interests"))
+            continue
+        said = re.search(rf"(?<!\w)({tier_pat})(?!\w)[^.;,]{{0,25}}$", masked[:m.start], re.IGNORECASE)
+        if said and said.group(1).lower() not in facts.interests[name]:
+            problems.append(("interest", f"calls {name!r} {said.group(1)!r}; it is "
+                             + "/".join(sorted(facts.interests[name]))))
+    # novel content words
+    allowed = facts.words | {_stem(w) for w in allowed_words}
+    novel = sorted({w for w in content_words(masked) if w not in allowed and not w.isdigit()})
+    if novel:
+        problems.append(("novel", "words in neither the evidence nor the prompt: " + ", ".join(novel[:6])))
+    return ClaimCheck(problems=problems)

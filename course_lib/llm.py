@@ -13,9 +13,11 @@ id or local folder works too (a 1-3B instruct model on a GPU, say).
 
 1. loading: :class:`LLM` (offline first; one clear line when a model is not available);
 2. prompts: plain strings you can print (:meth:`LLM.chat_prompt`, :func:`naming_prompt_fewshot`, ...);
-3. generation: :meth:`LLM.generate` (batched, greedy, length-capped, cached on disk as JSON, tokens/s measured);
-4. constrained choice: :meth:`LLM.choose` (each candidate's log-likelihood; the best one);
-5. grounding (``grounding.py``): :func:`check_grounding`, :func:`generate_checked` (template fallback, flagged);
+3. generation: :meth:`LLM.generate` (batched, greedy, length-capped, cached on disk as JSON with the seconds each
+   answer took, tokens/s measured);
+4. constrained choice: :meth:`LLM.choose` (each candidate's log-likelihood, cached the same way; the best one);
+5. grounding (``grounding.py``): :func:`check_grounding`, :func:`check_claims` (claim slots and novel words),
+   :func:`generate_checked` (template fallback, flagged);
 6. uses (``prompts.py``): free naming of an interest (zero-shot chat, few-shot completion), a profile summary of
    tiered interests.
 
@@ -42,8 +44,9 @@ from typing import Mapping, Sequence
 from . import checks
 from .encode import ModelNotFoundError, _show_progress
 from .files import write_json
-from .grounding import (Checked, Grounding, Mention, Vocabulary, check_grounding, check_prompts, evidence_from_items,
-                        format_problem, generate_checked, truncate_lines)
+from .grounding import (Checked, ClaimCheck, Facts, Grounding, Mention, Vocabulary, check_claims, check_grounding,
+                        check_prompts, evidence_from_items, facts_from_explanation, format_problem, generate_checked,
+                        truncate_lines)
 from .prompts import (FEWSHOT_EXAMPLES, NAMING_SYSTEM, PROFILE_SYSTEM, choice_prompt, clean_name, name_by_choice,
                       name_groups, naming_prompt_chat, naming_prompt_fewshot, profile_prompt, profile_template,
                       summarise_interests)
@@ -324,15 +327,23 @@ class GenerationStats:
     new_tokens: int = 0  # tokens generated now (each sequence up to and including its end token)
     seconds: float = 0.0  # wall time of the model's generate calls
     batch_size: int = 0
+    cached_seconds: float = 0.0  # what the cached answers cost when they were generated (recorded in the cache)
 
     @property
     def tokens_per_s(self) -> float:
         return self.new_tokens / self.seconds if self.seconds > 0 else float("nan")
 
     def __str__(self) -> str:
+        cached = (f"; the {self.cached} cached answers took {self.cached_seconds:.1f} s when generated"
+                  if self.cached else "")
         return (f"{self.prompts} prompts: {self.cached} from cache, {self.generated} generated, "
                 f"{self.new_tokens} new tokens in {self.seconds:.1f} s ({self.tokens_per_s:.1f} tokens/s, "
-                f"batch {self.batch_size})")
+                f"batch {self.batch_size}){cached}")
+
+    @property
+    def cost_seconds(self) -> float:
+        """What producing every answer cost: the time spent now plus the recorded time of the cached ones."""
+        return self.seconds + self.cached_seconds
 
 
 @dataclass
@@ -387,7 +398,9 @@ class LLM:
         if self.tokenizer.pad_token_id is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
         self.context_length = int(getattr(self.model.config, "max_position_embeddings", 0) or 2048)
-        self.last_stats = GenerationStats()
+        self.last_stats = GenerationStats()  # of the last generate() call
+        self.last_choice_stats = GenerationStats()  # of the last choose() call (cached = prompts read from the cache)
+        self.last_loglik_seconds = (0.0, 0.0)  # the last loglik(): (seconds now, recorded seconds of a cached answer)
         self._cache = None
         if cache:
             base = Path(cache) if isinstance(cache, (str, Path)) and not isinstance(cache, bool) else cache_dir() / "llm" / "outputs"
@@ -449,9 +462,11 @@ class LLM:
         settings = self.settings(max_new, stop)
         keys = [_output_key(self.fingerprint, p, settings) for p in prompts]
         stats = GenerationStats(prompts=len(prompts), batch_size=bs)
-        found = self._cache.get(keys) if self._cache is not None else {}
-        out = [found.get(k) for k in keys]
+        found = {k: e for k, e in (self._cache.entries(keys) if self._cache is not None else {}).items()
+                 if isinstance(e.get("text"), str)}
+        out = [found[k]["text"] if k in found else None for k in keys]
         stats.cached = sum(t is not None for t in out)
+        stats.cached_seconds = sum(float(found[k].get("seconds", 0.0)) for k in keys if k in found)
         todo: dict[str, int] = {}  # key -> first position needing generation
         for i, (k, t) in enumerate(zip(keys, out)):
             if t is None:
@@ -472,15 +487,17 @@ class LLM:
             for start in range(0, len(order), bs):
                 rows = order[start:start + bs]
                 t0 = time.perf_counter()
-                texts, n_new = self._generate_batch([ids[i] for i in rows], max_new)
-                stats.seconds += time.perf_counter() - t0
+                texts, n_new = self._generate_batch([ids[i] for i in rows], max_new, stop=stop)
+                took = time.perf_counter() - t0
+                stats.seconds += took
                 stats.new_tokens += n_new
                 stats.generated += len(rows)
                 texts = [_cut_at_stop(t, stop) for t in texts]
                 for i, t in zip(rows, texts):
                     out[i] = t
                 if self._cache is not None:
-                    self._cache.put({keys[i]: {"prompt": prompts[i], "settings": settings, "text": t}
+                    self._cache.put({keys[i]: {"prompt": prompts[i], "settings": settings, "text": t,
+                                               "seconds": round(took / len(rows), 4), "batch": len(rows)}
                                      for i, t in zip(rows, texts)})
                 bar.update(len(rows))
                 bar.set_postfix_str(f"{stats.tokens_per_s:.1f} tokens/s")
@@ -491,8 +508,9 @@ class LLM:
         self.last_stats = stats
         return (out, stats) if return_stats else out
 
-    def _generate_batch(self, seqs: list[list[int]], max_new_tokens: int) -> tuple[list[str], int]:
-        """One batch through ``model.generate``: left padding, greedy; returns texts and the count of new tokens."""
+    def _generate_batch(self, seqs: list[list[int]], max_new_tokens: int, stop: Sequence[str] = ()) -> tuple[list[str], int]:
+        """One batch through ``model.generate``: left padding, greedy, each row ending at its end token or its first
+        ``stop`` string (no tokens are spent past it); returns texts and the count of new tokens."""
         import torch
         from transformers import GenerationConfig
 
@@ -506,10 +524,20 @@ class LLM:
             eos = tok.eos_token_id
         cfg = GenerationConfig(do_sample=False, num_beams=1, max_new_tokens=max_new_tokens, pad_token_id=pad,
                                eos_token_id=eos, repetition_penalty=self.config.repetition_penalty)
+        extra = {}
+        if stop:  # each row ends at its first stop string (decoded text, so any tokenizer works)
+            from transformers import StoppingCriteria, StoppingCriteriaList
+
+            class _StopOnText(StoppingCriteria):
+                def __call__(self, ids, scores, **kw):
+                    return torch.tensor([any(s in tok.decode(r, skip_special_tokens=True) for s in stop)
+                                         for r in ids[:, width:].tolist()], dtype=torch.bool, device=ids.device)
+
+            extra["stopping_criteria"] = StoppingCriteriaList([_StopOnText()])
         with torch.inference_mode(), _quiet_hf():
-            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=cfg)
+            out = self.model.generate(input_ids=input_ids, attention_mask=mask, generation_config=cfg, **extra)
         new = out[:, width:].cpu()
-        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos])
+        eos_ids = set(eos if isinstance(eos, (list, tuple)) else [eos]) | ({pad} if stop else set())
         texts, n_new = [], 0
         for row in new.tolist():
             end = next((j for j, t in enumerate(row) if t in eos_ids), None)
@@ -532,6 +560,15 @@ class LLM:
         if not isinstance(prompt, str):
             raise TypeError(f"prompt must be a string, got {type(prompt).__name__}")
         cands = _check_candidates(candidates)
+        settings = {"kind": "loglik", "candidates": cands, "sep": sep, "share_prefix": bool(share_prefix),
+                    "device": self.device.type, "dtype": str(self.dtype).replace("torch.", ""), "format": CACHE_FORMAT}
+        key = _output_key(self.fingerprint, prompt, settings)
+        if self._cache is not None:
+            hit = self._cache.entries([key]).get(key)
+            if hit is not None and isinstance(hit.get("sums"), list) and len(hit["sums"]) == len(cands):
+                self.last_loglik_seconds = (0.0, float(hit.get("seconds", 0.0)))
+                return [float(x) for x in hit["sums"]], [int(n) for n in hit["n_tokens"]]
+        t0 = time.perf_counter()
         prefix = self._encode(prompt)
         cand_ids = []
         for c in cands:
@@ -560,7 +597,13 @@ class LLM:
                     lp = self._full_logprobs(prefix, [cand_ids[j] for j in rows])
                 for j, v in zip(rows, lp):
                     sums[j] = v
-        return sums, [len(c) for c in cand_ids]
+        counts = [len(c) for c in cand_ids]
+        took = time.perf_counter() - t0
+        self.last_loglik_seconds = (took, 0.0)
+        if self._cache is not None:
+            self._cache.put({key: {"prompt": prompt, "settings": settings, "sums": sums, "n_tokens": counts,
+                                   "seconds": round(took, 4)}})
+        return sums, counts
 
     def _continuation_logprobs(self, part, past, n_prefix, first):
         import torch
@@ -616,13 +659,20 @@ class LLM:
         from tqdm.auto import tqdm
 
         out = []
+        stats = GenerationStats(prompts=len(prompts), batch_size=self.config.batch_size)
         for p in tqdm(prompts, desc="scoring choices", unit="prompt", disable=not _show_progress(
                 show_progress if show_progress is not None else self.show_progress)):
             sums, counts = self.loglik(p, cands, sep=sep, share_prefix=share_prefix)
+            now, before = self.last_loglik_seconds
+            stats.seconds += now
+            stats.cached_seconds += before
+            stats.cached += now == 0.0
+            stats.generated += now > 0.0
             scores = [s / n for s, n in zip(sums, counts)] if by == "mean" else list(sums)
             best = max(range(len(cands)), key=lambda j: (scores[j], -j))  # ties: the earlier candidate
             out.append(Choice(best=cands[best], index=best, scores=dict(zip(cands, scores)), by=by,
                               sum_logprob=dict(zip(cands, sums)), n_tokens=dict(zip(cands, counts))))
+        self.last_choice_stats = stats
         return out
 
 
@@ -682,7 +732,9 @@ def _output_key(fingerprint: str, prompt: str, settings: dict) -> str:
 
 
 class OutputCache:
-    """Generated texts of one model in one JSON file: ``{"format", "entries": {key: {prompt, settings, text}}}``.
+    """Outputs of one model in one JSON file: ``{"format", "entries": {key: {prompt, settings, text | sums,
+    n_tokens, seconds}}}``: generated texts and constrained-choice log-likelihoods, each with the seconds it took
+    when it ran (so a warm run can still say what the answers cost).
 
     Readable by eye (open it), no pickle. Writers merge under a file lock and replace the file in one step
     (temp file + ``os.replace``), so readers never see half a file and concurrent writers lose nothing.
@@ -715,8 +767,14 @@ class OutputCache:
         return entries
 
     def get(self, keys: Sequence[str]) -> dict:
+        """key -> generated text, for the keys that hold one."""
+        return {k: e["text"] for k, e in self.entries(keys).items() if isinstance(e.get("text"), str)}
+
+    def entries(self, keys: Sequence[str]) -> dict:
+        """key -> the whole stored entry (a generated ``text`` or constrained-choice ``sums``, its ``seconds``)."""
         entries = self._read()
-        return {k: entries[k]["text"] for k in keys if k in entries and isinstance(entries[k].get("text"), str)}
+        return {k: entries[k] for k in keys if k in entries and isinstance(entries[k], dict)
+                and (isinstance(entries[k].get("text"), str) or "sums" in entries[k])}
 
     def put(self, new: Mapping[str, dict]) -> None:
         from filelock import FileLock
@@ -735,7 +793,7 @@ class OutputCache:
 
 __all__ = [
     "LLM", "LLMConfig", "LLMNotAvailableError", "GenerationStats", "Choice", "OutputCache", "Vocabulary", "Mention",
-    "Grounding", "Checked", "bundled_gguf_path", "load_gguf_cached", "float_cache_folder", "files_fingerprint",
+    "Grounding", "Checked", "ClaimCheck", "Facts", "check_claims", "facts_from_explanation", "bundled_gguf_path", "load_gguf_cached", "float_cache_folder", "files_fingerprint",
     "save_model_atomically", "check_grounding", "evidence_from_items", "format_problem", "generate_checked", "truncate_lines",
     "naming_prompt_chat", "naming_prompt_fewshot", "choice_prompt", "name_by_choice", "clean_name", "name_groups", "profile_prompt",
     "profile_template", "summarise_interests", "check_prompts", "NAMING_SYSTEM", "FEWSHOT_EXAMPLES", "PROFILE_SYSTEM",

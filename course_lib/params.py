@@ -122,6 +122,8 @@ def _range_checks() -> dict:
         "TASK": (lambda v: v in REPORT_TASKS, f"must be one of {REPORT_TASKS} (masked-but-counted is a mistake shown "
                                               "in notebook 06, not a report option)"),
         "TEXT_MODEL": (lambda v: bool(str(v).strip()), "must name a model (an id or a folder)"),
+        "LLM_MODEL": (lambda v: bool(str(v).strip()), "must name a causal LM (smollm2-135m, a hub id, a folder or a "
+                                                      ".gguf path)"),
         "K": (lambda v: v > 0, "must be > 0"),
         "TEST_FRAC": (lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)"),
         "VALID_FRAC": (lambda v: 0 < v < 1, "must be between 0 and 1 (exclusive)"),

@@ -362,3 +362,35 @@ def plot_projection(points: dict, labels, title: str = ""):
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_rates(df: pd.DataFrame, group: str, series: str | None = None, value: str = "rate", title: str = "",
+               xlabel: str = "share", target: float | None = None):
+    """Horizontal bars of a proportion per ``group`` (one bar per ``series`` value within each group, when given),
+    with the ``lo``/``hi`` columns as the interval, and an optional dashed ``target`` line."""
+    checks.frame("df", df, [group, value, "lo", "hi"] + ([series] if series else []), allow_empty=False,
+                 fix="one row per bar with the proportion and its interval (lo, hi)")
+    groups = list(dict.fromkeys(df[group]))
+    kinds = list(dict.fromkeys(df[series])) if series else [None]
+    h = 0.8 / len(kinds)
+    fig, ax = plt.subplots(figsize=(7, 0.3 * len(groups) * len(kinds) + 1.4), dpi=80)
+    for j, s in enumerate(kinds):
+        sel = df if s is None else df[df[series] == s]
+        pos = [groups.index(g) + (j - (len(kinds) - 1) / 2) * h for g in sel[group]]
+        v = sel[value].astype(float).to_numpy()
+        err = np.vstack([v - sel["lo"].astype(float).to_numpy(), sel["hi"].astype(float).to_numpy() - v])
+        ax.barh(pos, v, height=h * 0.9, xerr=np.clip(err, 0, None), capsize=3, alpha=0.85,
+                label=None if s is None else str(s))
+    ax.set_yticks(range(len(groups)), groups)
+    ax.invert_yaxis()
+    ax.set_xlim(0, 1.05)
+    ax.set_xlabel(xlabel + " (bars: 95% interval)")
+    if target is not None:
+        ax.axvline(target, color="grey", ls="--", lw=1)
+    if series:  # below the axes: bars start at 0 and may reach 1, so any corner inside would cover one
+        ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.5 / (0.3 * len(groups) * len(kinds) + 1.4)
+                                                                        - 0.12), ncol=len(kinds), frameon=False)
+    ax.set_title(title)
+    ax.grid(axis="x", alpha=0.3)
+    fig.tight_layout()
+    return fig

@@ -73,11 +73,10 @@ def name_by_choice(llm: LLM, groups: Sequence[Sequence[str]], labels: Sequence[s
                    by: str = "sum", max_items: int = 8) -> list[Choice]:
     """(b) constrained-choice names for groups of item lines: for each group, the label the model finds most
     likely (see :meth:`LLM.choose` for ``by``)."""
-    out = []
-    for g in groups:
-        prompt, _, sep = choice_prompt(llm, g, labels, style=style, max_items=max_items)
-        out.extend(llm.choose([prompt], labels, by=by, sep=sep))
-    return out
+    built = [choice_prompt(llm, g, labels, style=style, max_items=max_items) for g in groups]
+    if not built:
+        return []
+    return llm.choose([p for p, _, _ in built], labels, by=by, sep=built[0][2])  # one call: its stats cover all
 
 
 def clean_name(text: str, max_words: int = 6) -> str:

@@ -16,11 +16,12 @@ from .files import write_json
 SCHEMA_VERSION = 2
 KEYS = ("schema_version", "config", "notes", "dataset", "content_space", "content_fallback", "hybrid_content_share",
         "finetuned_hybrid_content_share", "k", "task", "users", "unreachable_share", "metrics", "groups", "segments", "methods",  # evaluation_to_dict
-        "split", "per_user", "paired", "headlines", "verdicts", "strategy", "fidelity", "tier_recovery")
-LATER_KEYS = ("split", "per_user", "fidelity", "finetuned_hybrid_content_share")  # added within schema 2: older runs may lack them (readers: absent)
+        "split", "per_user", "paired", "headlines", "verdicts", "strategy", "fidelity", "llm", "tier_recovery")
+LATER_KEYS = ("split", "per_user", "fidelity", "finetuned_hybrid_content_share", "llm")  # added within schema 2: older runs may lack them (readers: absent)
 TYPES = {"config": dict, "notes": list, "dataset": dict, "users": dict, "metrics": list, "groups": list,
          "segments": list, "methods": dict, "split": dict, "per_user": dict, "paired": list, "headlines": list,
-         "verdicts": list, "strategy": list, "fidelity": list, "tier_recovery": (dict, type(None))}
+         "verdicts": list, "strategy": list, "fidelity": list, "tier_recovery": (dict, type(None)),
+         "llm": (dict, type(None))}  # llm: optional (LLM=True runs), null when not measured
 
 
 class RunRecordError(ValueError):
@@ -34,14 +35,16 @@ def _records(table: pd.DataFrame) -> list[dict]:
 def build_record(config: dict, notes: list, summary: pd.DataFrame, content_space: str, content_fallback,
                  hybrid_content_share: float, ev, n_boot: int, seed: int, split, per_user: dict, paired: list,
                  headlines: list, verdicts: pd.DataFrame, strategy: pd.DataFrame, fidelity: pd.DataFrame,
-                 tier_recovery: pd.DataFrame | None, finetuned_hybrid_content_share: float | None = None) -> dict:
+                 tier_recovery: pd.DataFrame | None, finetuned_hybrid_content_share: float | None = None,
+                 llm: dict | None = None) -> dict:
     """The run record of a report (notebook 09's last section), from what the notebook computed.
 
     ``summary``: ``Dataset.summary()`` (a ``value`` column); ``ev``: the ``evaluate.Evaluation``, summarised with
     ``n_boot`` resamples and ``seed``; ``split``: the ``Split`` (its fingerprint and sizes); ``per_user``: what
     ``evaluate.per_user_to_csv`` returned; ``verdicts``, ``strategy``, ``fidelity``: the report's tables;
     ``tier_recovery``: the recovery summary per segment, or ``None`` (datasets without true tiers);
-    ``finetuned_hybrid_content_share``: the fine-tuned hybrid's content weight (``FINETUNE=True``), else ``None``.
+    ``finetuned_hybrid_content_share``: the fine-tuned hybrid's content weight (``FINETUNE=True``), else ``None``;
+    ``llm``: the language model's measurement (``LLM=True``, ``trust.measure``'s summary), else ``None``.
     """
     from .evaluate import evaluation_to_dict
 
@@ -60,6 +63,7 @@ def build_record(config: dict, notes: list, summary: pd.DataFrame, content_space
               "verdicts": verdicts.to_dict(orient="records"),
               "strategy": _records(strategy),
               "fidelity": _records(fidelity),
+              "llm": llm,
               "tier_recovery": None if tier_recovery is None else
               {seg: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
                for seg, row in tier_recovery.iterrows()}}

@@ -163,7 +163,7 @@ def test_length_cap_and_greedy_prefix(tiny_llama):
 
 
 def test_stop_strings_cut_the_text(tiny, monkeypatch):
-    monkeypatch.setattr(tiny, "_generate_batch", lambda seqs, n: (["red shoes\nsecond line"] * len(seqs), 3))
+    monkeypatch.setattr(tiny, "_generate_batch", lambda seqs, n, stop=(): (["red shoes\nsecond line"] * len(seqs), 3))
     assert tiny.generate(["coffee"], stop=["\n"]) == ["red shoes"]
 
 
@@ -171,17 +171,17 @@ def test_output_cache_hit_skips_the_model(tiny_llama, monkeypatch):
     first = L.LLM(tiny_llama, device="cpu", max_new_tokens=6)
     calls = []
     real = first._generate_batch
-    monkeypatch.setattr(first, "_generate_batch", lambda *a: calls.append(1) or real(*a))
+    monkeypatch.setattr(first, "_generate_batch", lambda *a, **k: calls.append(1) or real(*a, **k))
     out1, s1 = first.generate(PROMPTS + [PROMPTS[0]], batch_size=2, return_stats=True)
     assert len(calls) == 2 and s1.generated == 4 and s1.cached == 0  # the repeated prompt is generated once
     assert out1[-1] == out1[0] and s1.tokens_per_s > 0
 
     second = L.LLM(tiny_llama, device="cpu", max_new_tokens=6)  # a new session reads the disk cache
-    monkeypatch.setattr(second, "_generate_batch", lambda *a: pytest.fail("generated although cached"))
+    monkeypatch.setattr(second, "_generate_batch", lambda *a, **k: pytest.fail("generated although cached"))
     out2, s2 = second.generate(PROMPTS, return_stats=True)
     assert out2 == out1[:4] and s2.cached == 4 and s2.generated == 0
     # other settings are another key: generated again
-    monkeypatch.setattr(second, "_generate_batch", lambda seqs, n: calls.append(1) or ([""] * len(seqs), 0))
+    monkeypatch.setattr(second, "_generate_batch", lambda seqs, n, stop=(): calls.append(1) or ([""] * len(seqs), 0))
     second.generate(PROMPTS[:1], max_new_tokens=3)
     assert len(calls) == 3
 
@@ -192,7 +192,8 @@ def test_cache_file_is_plain_json_and_written_atomically(tiny, monkeypatch):
     data = json.loads(path.read_text())
     assert data["format"] == L.CACHE_FORMAT and len(data["entries"]) == 2
     entry = next(iter(data["entries"].values()))
-    assert set(entry) == {"prompt", "settings", "text"} and entry["settings"]["decoding"] == "greedy"
+    assert set(entry) == {"prompt", "settings", "text", "seconds", "batch"} and entry["settings"]["decoding"] == "greedy"
+    assert entry["seconds"] > 0 and entry["batch"] == 2
     before = path.read_bytes()
 
     import course_lib.files as files
@@ -254,6 +255,38 @@ def test_constrained_choice_matches_hand_computed_loglik(tiny, share_prefix):
         hand = [s / n for s, n in ref] if by == "mean" else [s for s, _ in ref]
         assert ch.best == cands[int(np.argmax(hand))] and ch.index == int(np.argmax(hand))
         assert set(ch.scores) == set(cands)
+
+
+def test_choice_is_cached_with_its_cost_and_a_warm_run_reports_it(tiny_llama, monkeypatch):
+    cands = ["running shoes", "coffee", "tent"]
+    first = L.LLM(tiny_llama, device="cpu", max_new_tokens=6)
+    cold = first.choose(PROMPTS[:2], cands)
+    st = first.last_choice_stats
+    assert st.generated == 2 and st.cached == 0 and st.seconds > 0 and st.cached_seconds == 0
+    second = L.LLM(tiny_llama, device="cpu", max_new_tokens=6)  # a new session reads the disk cache
+    for name in ("_continuation_logprobs", "_full_logprobs"):
+        monkeypatch.setattr(second, name, lambda *a: pytest.fail("scored although cached"))
+    monkeypatch.setattr(second, "model", None)  # not even the prompt's forward pass may run
+    warm = second.choose(PROMPTS[:2], cands)
+    assert [c.best for c in warm] == [c.best for c in cold]
+    for w, c in zip(warm, cold):
+        assert w.sum_logprob == pytest.approx(c.sum_logprob) and w.n_tokens == c.n_tokens
+    st2 = second.last_choice_stats
+    assert st2.cached == 2 and st2.seconds == 0 and st2.cached_seconds == pytest.approx(st.seconds, rel=0.05, abs=1e-3)
+    assert "took" in str(st2)
+    # another separator is another key
+    third = L.LLM(tiny_llama, device="cpu", max_new_tokens=6)
+    third.choose(PROMPTS[:1], cands, sep=" ")
+    assert third.last_choice_stats.generated == 1
+
+
+def test_generation_cost_survives_the_cache(tiny_llama):
+    a = L.LLM(tiny_llama, device="cpu", max_new_tokens=6)
+    _, s1 = a.generate(PROMPTS, return_stats=True)
+    _, s2 = L.LLM(tiny_llama, device="cpu", max_new_tokens=6).generate(PROMPTS, return_stats=True)
+    assert s2.cached == 4 and s2.seconds == 0
+    assert s2.cached_seconds == pytest.approx(s1.seconds, rel=0.05, abs=1e-3) and s2.cost_seconds == s2.cached_seconds
+    assert "when generated" in str(s2)
 
 
 def test_choice_checks_its_candidates(tiny):
@@ -475,3 +508,18 @@ def test_smollm_constrained_choice_returns_an_option(smollm):
     ch = m.choose([prompt], labels, sep=sep)[0]
     assert ch.best in labels and ch.best == "running shoes"
     assert [c.best for c in L.name_by_choice(m, [group], labels)] == ["running shoes"]
+
+
+def test_generation_stops_at_the_stop_string_spending_no_tokens_past_it(tiny_llama):
+    m = L.LLM(tiny_llama, device="cpu", max_new_tokens=6, cache=False)
+    full, s_full = m.generate(PROMPTS[:1], return_stats=True)
+    words = full[0].split()
+    assert len(words) >= 3 and s_full.new_tokens >= 3  # the random model writes a few words without stopping
+    cut, s_cut = m.generate(PROMPTS[:1], stop=[words[1]], return_stats=True)
+    assert cut == [full[0][:full[0].find(words[1])].strip()]
+    assert s_cut.new_tokens < s_full.new_tokens  # it stopped there, not at max_new_tokens
+
+
+def test_a_gguf_path_that_does_not_exist_is_named(tmp_path):
+    with pytest.raises(L.LLMNotAvailableError, match="GGUF file .*missing.gguf.* not found"):
+        L.LLM(str(tmp_path / "missing.gguf"))

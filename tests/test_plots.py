@@ -111,3 +111,16 @@ def test_projection_colours_each_category_and_checks_shapes(close_figures):
     np.testing.assert_array_equal(fig.axes[1].collections[0].get_offsets(), -xy[[0, 2]])
     with pytest.raises(ValueError, match=r"points\['after'\] must have shape \(4, 2\), got \(3, 2\)"):
         plots.plot_projection({"before": xy, "after": xy[:3]}, labels)
+
+
+def test_rates_draw_one_bar_per_group_and_series_with_its_interval(close_figures):
+    df = pd.DataFrame({"method": ["a", "a", "b", "b"], "on": ["x", "y", "x", "y"], "rate": [0.2, 0.4, 0.6, 0.8],
+                       "lo": [0.1, 0.3, 0.5, 0.7], "hi": [0.3, 0.5, 0.7, 0.95]})
+    fig = plots.plot_rates(df, "method", "on", target=0.9)
+    ax = fig.axes[0]
+    widths = sorted(p.get_width() for p in ax.patches)
+    assert widths == pytest.approx([0.2, 0.4, 0.6, 0.8])
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["a", "b"]
+    assert any(list(line.get_xdata()) == [0.9, 0.9] for line in ax.lines)  # the target line
+    with pytest.raises(ValueError, match="lo"):
+        plots.plot_rates(df.drop(columns="lo"), "method")

@@ -18,7 +18,7 @@ from course_lib.files import write_json
 NOTEBOOK_09_KEYS = ["schema_version", "config", "notes", "dataset", "content_space", "content_fallback",
                     "hybrid_content_share", "finetuned_hybrid_content_share", "k", "task", "users",
                     "unreachable_share", "metrics", "groups", "segments",
-                    "methods", "split", "per_user", "paired", "headlines", "verdicts", "strategy", "fidelity",
+                    "methods", "split", "per_user", "paired", "headlines", "verdicts", "strategy", "fidelity", "llm",
                     "tier_recovery"]
 
 
@@ -55,7 +55,7 @@ def notebook_09_dict(config, notes, summary, content_space, content_fallback, hy
             "per_user": per_user, "paired": paired, "headlines": headlines,
             "verdicts": verdicts.to_dict(orient="records"),
             "strategy": strategy.reset_index().to_dict(orient="records"),
-            "fidelity": fidelity.reset_index().to_dict(orient="records"),
+            "fidelity": fidelity.reset_index().to_dict(orient="records"), "llm": None,
             "tier_recovery": None if tier_recovery is None else
             {seg: {k: (None if pd.isna(v) else float(v)) for k, v in row.items()}
              for seg, row in tier_recovery.iterrows()}}
