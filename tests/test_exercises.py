@@ -263,3 +263,11 @@ def test_scaling_code_solutions_pass_their_checks():
     s = load_solution("s10_scaling")
     assert bank.check_chunked_top_k(s.chunked_top_k).status == "passed"
     assert bank.check_ann_recall(s.ann_recall).status == "passed"
+
+
+def test_explanation_code_solutions_pass_their_checks():
+    from course_lib import exercise_bank as bank
+
+    s = load_solution("s08_explanations")
+    assert bank.check_grounding(s.flags_invented).status == "passed"
+    assert bank.check_content_terms(s.content_terms).status == "passed"
