@@ -54,7 +54,8 @@ def table(phases: dict, junit: Path | None, lab: Path | None) -> str:
     for name in names:
         b = browser.get(name)
         bcell = "–" if b is None else f"{b:.0f}" + (" (opened papermill's copy)" if name in opened else " (run)")
-        lines.append(f"| {name} | {papermill.get(name, float('nan')):.0f} | {nbval.get(name, float('nan')):.0f} | {bcell} |")
+        pm, nv = (f"{d[name]:.0f}" if name in d else "–" for d in (papermill, nbval))
+        lines.append(f"| {name} | {pm} | {nv} | {bcell} |")
     return "\n".join(lines)
 
 
