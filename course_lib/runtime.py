@@ -154,22 +154,28 @@ def tcp_reachable(host: str, port: int, timeout: float) -> tuple[bool, str]:
 
     The probe runs in a daemon thread, so a resolver that hangs cannot hold the caller past ``timeout``."""
     import socket
+
+    def probe() -> str:
+        try:
+            socket.create_connection((host, port), timeout=timeout).close()
+            return ""
+        except OSError as e:
+            return f"{type(e).__name__}: {e.strerror or e}"
+
+    return _answer_within(probe, timeout, f"no answer from {host}:{port} within {timeout:g} s")
+
+
+def _answer_within(probe, timeout: float, silence: str) -> tuple[bool, str]:
+    """Run ``probe() -> why not ("" when fine)`` in a daemon thread; ``(ok, why not)``, or ``(False, silence)`` when
+    it has not answered after ``timeout`` seconds (a hanging resolver or proxy cannot hold the caller)."""
     import threading
 
     result: list[str] = []
-
-    def probe():
-        try:
-            socket.create_connection((host, port), timeout=timeout).close()
-            result.append("")
-        except OSError as e:
-            result.append(f"{type(e).__name__}: {e.strerror or e}")
-
-    t = threading.Thread(target=probe, daemon=True)
+    t = threading.Thread(target=lambda: result.append(probe()), daemon=True)
     t.start()
     t.join(timeout)
     if not result:
-        return False, f"no answer from {host}:{port} within {timeout:g} s"
+        return False, silence
     return result[0] == "", result[0]
 
 
@@ -221,7 +227,6 @@ def hub_reachable(timeout: float = HUB_PROBE_S, url: str | None = None) -> tuple
     hub, and the hub counts as reachable when it agrees; otherwise a TCP connection to the hub itself is opened.
     Runs in a daemon thread, so a resolver or proxy that hangs cannot hold the caller past ``timeout``.
     """
-    import threading
     from urllib.parse import urlparse
 
     target = urlparse(url or hub_endpoint())
@@ -233,9 +238,7 @@ def hub_reachable(timeout: float = HUB_PROBE_S, url: str | None = None) -> tuple
     if p.scheme not in ("http", "https"):  # e.g. socks5://: not ours to speak; say what is known
         ok, why = tcp_reachable(p.hostname or "", p.port or 1080, timeout)
         return ok, why and f"proxy {proxy}: {why}"
-    result: list[str] = []
-
-    def probe():
+    def probe() -> str:
         import base64
         import socket
 
@@ -249,13 +252,8 @@ def hub_reachable(timeout: float = HUB_PROBE_S, url: str | None = None) -> tuple
                 status = s.recv(256).split(b"\r\n", 1)[0].decode("latin-1").strip()
             parts = status.split(" ", 2)
             ok = len(parts) >= 2 and parts[1] == "200"
-            result.append("" if ok else f"proxy {p.hostname}:{p.port or 80} answered {status or 'nothing'!r}")
+            return "" if ok else f"proxy {p.hostname}:{p.port or 80} answered {status or 'nothing'!r}"
         except OSError as e:
-            result.append(f"proxy {p.hostname}:{p.port or 80}: {type(e).__name__}: {e.strerror or e}")
+            return f"proxy {p.hostname}:{p.port or 80}: {type(e).__name__}: {e.strerror or e}"
 
-    t = threading.Thread(target=probe, daemon=True)
-    t.start()
-    t.join(timeout)
-    if not result:
-        return False, f"no answer from proxy {p.hostname}:{p.port or 80} within {timeout:g} s"
-    return result[0] == "", result[0]
+    return _answer_within(probe, timeout, f"no answer from proxy {p.hostname}:{p.port or 80} within {timeout:g} s")
