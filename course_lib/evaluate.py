@@ -210,15 +210,28 @@ class Evaluation:
         return table
 
     # ---- paired comparisons -----------------------------------------------------------------------------
-    def compare(self, a: str, b: str, metric: str = "ndcg", group: str = "all", segment: str | None = None,
-                n_boot: int = N_BOOT, seed: int = C.SEED) -> PairedDiff:
-        """``a − b`` over the users both were scored on (the same users), with a paired bootstrap interval."""
+    def paired_values(self, a: str, b: str, metric: str = "ndcg", group: str = "all", segment: str | None = None,
+                      users=None) -> pd.DataFrame:
+        """Per user (index), ``a``'s and ``b``'s ``metric`` (columns), over the users both were scored on; ``users``:
+        only these user ids."""
         metric = self._metric(metric)
         for m in (a, b):
             choice("method", m, self.methods)
         pu = self._rows(group, segment)
-        wide = pu[pu["method"].isin([a, b])].pivot(index="user", columns="method", values=metric).dropna()
-        label = group if segment is None else f"{segment} users"
+        if users is not None:
+            if isinstance(users, str) or not hasattr(users, "__iter__"):
+                raise TypeError(f"users must be a collection of user ids, got {users!r}")
+            pu = pu[pu["user"].isin(set(users))]
+        return pu[pu["method"].isin([a, b])].pivot(index="user", columns="method", values=metric).dropna()
+
+    def compare(self, a: str, b: str, metric: str = "ndcg", group: str = "all", segment: str | None = None,
+                n_boot: int = N_BOOT, seed: int = C.SEED, users=None, label: str | None = None) -> PairedDiff:
+        """``a − b`` over the users both were scored on (the same users), with a paired bootstrap interval.
+
+        ``users``: only these user ids (e.g. those with an emerging interest in the test period), named ``label``."""
+        metric = self._metric(metric)
+        wide = self.paired_values(a, b, metric, group, segment, users)
+        label = label or (group if segment is None else f"{segment} users")
         if wide.empty:
             return PairedDiff(a, b, metric, label, 0, np.nan, np.nan, np.nan, np.nan, np.nan)
         d, lo, hi = paired_ci(wide[a].to_numpy(), wide[b].to_numpy(), n_boot, seed)
@@ -504,64 +517,12 @@ def headlines(ev: Evaluation, metric: str = "ndcg", n_boot: int = N_BOOT, seed: 
 MIN_USERS = 30  # below this many users a verdict says "too few users to judge" instead of "tied"
 
 
-def _verdict(p: PairedDiff | None, better: str) -> str:
-    if p is None or p.n == 0 or not np.isfinite(p.lo):
-        return "not testable here"
-    if p.n < MIN_USERS and p.lo <= 0 <= p.hi:
-        return f"too few users to judge ({p.n})"
-    if p.lo > 0:
-        return "supported" if better == p.a else "refuted"
-    if p.hi < 0:
-        return "refuted" if better == p.a else "supported"
-    return "mixed (tied)"
+def __getattr__(name):  # the article's claims moved to verdicts.py; old imports keep working
+    if name in ("article_verdicts", "_verdict"):
+        from . import verdicts
 
-
-def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str | None = None,
-                     fused: str | None = None, cold_start: str | None = None, metric: str = "ndcg",
-                     n_boot: int = N_BOOT, seed: int = C.SEED) -> pd.DataFrame:
-    """The article's claims (§3.3.1) judged by this run, each with its paired evidence.
-
-    ``content``: the article's method (content from language-model vectors); ``collaborative``: the method it claims
-    to improve on (e.g. EASE); ``text``/``fused``: text-only and text + picture content, for the fusion claim;
-    ``cold_start``: the method that reads new users' own words (default ``content``; its declared fallback is shown,
-    because a content method that falls back to popularity does not test the claim).
-    """
-    k = ev.k
-    rows = []
-
-    def add(zh, en, p, better, what):
-        if p is None or p.n == 0:
-            evidence = f"{what}: no users of that kind in this run"
-        else:
-            evidence = (f"{what}, {p.n} users: {p.a} {p.mean_a:.4f} vs {p.b} {p.mean_b:.4f}, "
-                        f"difference {p.diff:+.4f} [{p.lo:+.4f}, {p.hi:+.4f}]")
-        rows.append({"claim (中文)": zh, "claim": en, "evidence": evidence, "verdict": _verdict(p, better)})
-
-    overall = ev.compare(content, collaborative, metric, n_boot=n_boot, seed=seed)
-    add("大模型辅助推荐", "the language-model method recommends better than collaborative filtering", overall, content,
-        f"{metric}@{k}, all users")
-    tail = ev.compare(content, collaborative, metric, segment="tail", n_boot=n_boot, seed=seed) \
-        if "tail" in set(ev.per_user["segment"]) else None
-    add("覆盖长尾用户", "covers long-tail users better than collaborative filtering", tail, content,
-        f"{metric}@{k}, tail users (1–4 training interactions)")
-    new_items = ev.compare(content, collaborative, "new-item recall", n_boot=n_boot, seed=seed)
-    add("新物品推荐", "better new-item recommendation", new_items, content,
-        f"recall@{k} of test items nobody had in training")
-    if text is not None and fused is not None:
-        fusion = ev.compare(fused, text, metric, n_boot=n_boot, seed=seed)
-        add("多模态融合", "multimodal fusion (text + picture) helps", fusion, fused, f"{metric}@{k}, all users")
-    else:
-        rows.append({"claim (中文)": "多模态融合", "claim": "multimodal fusion (text + picture) helps",
-                     "evidence": "no picture space in this run", "verdict": "not testable here"})
-    personal = ev.compare(content, "popularity", metric, "returning", n_boot=n_boot, seed=seed) \
-        if "popularity" in ev.methods else None
-    add("个性化推荐", "personalisation beats popularity", personal, content, f"{metric}@{k}, returning users")
-    cs = cold_start or content
-    cold = ev.compare(cs, "popularity", metric, "new", n_boot=n_boot, seed=seed) \
-        if "popularity" in ev.methods and ev.users.get("new", 0) else None
-    add("冷启动用户", "serves cold-start (new) users", cold, cs,
-        f"{metric}@{k}, new users ({cs} gives them: {ev.fallbacks.get(cs, '?')})")
-    return pd.DataFrame(rows)
+        return getattr(verdicts, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def strategy_table(ev: Evaluation, metric: str = "ndcg", methods=None, n_boot: int = N_BOOT,

@@ -258,7 +258,7 @@ def test_article_verdicts_and_strategy_are_computed():
     v = article_verdicts(ev, content="content", collaborative="EASE", n_boot=300).set_index("claim (中文)")
     assert v.loc["覆盖长尾用户", "verdict"] == "supported"  # content +0.1 on tail users
     assert v.loc["新物品推荐", "verdict"] == "supported"
-    assert v.loc["多模态融合", "verdict"] == "not testable here"
+    assert v.loc["多模态融合", "verdict"] == "not run"  # no fused method in this run: not a data reason
     assert v.loc["冷启动用户", "verdict"] == "too few users to judge (20)" or v.loc["冷启动用户", "verdict"] == "supported"
     assert v.loc["大模型辅助推荐", "verdict"] == "refuted"  # content loses to EASE overall in this toy
     assert "40 users" in v.loc["覆盖长尾用户", "evidence"] and "difference +0.1000" in v.loc["覆盖长尾用户", "evidence"]

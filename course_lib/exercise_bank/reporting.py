@@ -11,7 +11,8 @@ from ._common import _number
 
 # ---- 09_report ---------------------------------------------------------------------------------------
 def cases_claim_verdict() -> list[Case]:
-    from ..evaluate import PairedDiff, _verdict
+    from ..evaluate import PairedDiff
+    from ..verdicts import _verdict
 
     out = []
     for label, lo, hi, n in [("interval above 0, 400 users", 0.004, 0.02, 400),
