@@ -105,6 +105,12 @@ class TfidfContent(Content):
     def get_params(self, deep: bool = False) -> dict:
         return Recommender.get_params(self, deep)  # this signature, not Content's (its vectors are derived here)
 
+    @property
+    def fallback_label(self) -> str:
+        if self.fallback == "description":
+            return "description (TF-IDF of their words), else popularity"
+        return super().fallback_label
+
     def __repr__(self):
         return (f"TfidfContent(half_life_days={self.half_life_days!r}, fallback={self.fallback!r}, "
                 f"stop_words={self.stop_words!r}, min_df={self.min_df}, sublinear_tf={self.sublinear_tf})")
