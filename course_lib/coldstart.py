@@ -194,7 +194,8 @@ def registration_comparison(ds, split: str = "global", test_frac: float = 0.2, k
     from .tfidf import TfidfContent
 
     if not isinstance(ds, Dataset):
-        raise TypeError(f"ds must be a course_lib Dataset (e.g. load_dataset('movielens-100k')), got {type(ds).__name__}")
+        raise TypeError("ds must be a course_lib Dataset (e.g. load_dataset('movielens-100k')), "
+                        f"got {type(ds).__name__}")
     choice("split", split, ("global",))  # a per-user split has no new users to compare on
     choice("metric", metric, tuple(RANKING_METRICS))
     per_user = boolean("per_user", per_user)

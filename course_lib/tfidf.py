@@ -34,8 +34,8 @@ def _descriptions(descriptions) -> dict:
     if isinstance(descriptions, pd.DataFrame):
         missing = [c for c in (C.USER, C.DESCRIPTION) if c not in descriptions.columns]
         if missing:
-            raise ValueError(f"descriptions is a table without column(s) {missing} (found {list(descriptions.columns)});"
-                             " pass the users table (ds.users) or a dict user_id -> text")
+            raise ValueError(f"descriptions is a table without column(s) {missing} (found "
+                             f"{list(descriptions.columns)}); pass the users table (ds.users) or a dict user_id -> text")
         descriptions = dict(zip(descriptions[C.USER], descriptions[C.DESCRIPTION]))
     out = mapping("descriptions", descriptions, allow_empty=True, what="user_id -> text",
                   fix="pass the users table (ds.users) or a dict user_id -> text")

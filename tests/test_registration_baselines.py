@@ -11,7 +11,6 @@ from sklearn.metrics.pairwise import cosine_similarity
 
 from course_lib import constants as C
 from course_lib.baselines import Popularity, clone
-from course_lib.catalogue import Catalogue
 from course_lib.coldstart import registration_comparison
 from course_lib.data import load_movielens_100k, make_split
 from course_lib.demographic import DemographicPopularity, age_band
@@ -167,7 +166,7 @@ def test_demographic_popularity_counts_the_group_and_backs_off_as_declared():
 
 def test_demographic_popularity_refuses_a_dataset_without_registration_data():
     shop_like = pd.DataFrame({C.USER: ["u1"], C.DESCRIPTION: ["I like tea."]})
-    with pytest.raises(ValueError, match=r"users has no registration column 'age' .*found \['user_id', 'description'\]"):
+    with pytest.raises(ValueError, match=r"no registration column 'age' .*found \['user_id', 'description'\]"):
         DemographicPopularity(ITEMS, shop_like)
     users, _ = _registered()
     with pytest.raises(ValueError, match="no registration column 'zip'"):
