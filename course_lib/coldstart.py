@@ -164,3 +164,64 @@ def cold_item_table(users: list, spaces: dict, items: pd.DataFrame, cold_items: 
                                         f"precision@{k} (interest + preferred colour)": col_p}))
     table = pd.DataFrame(rows).set_index("space")
     return (table, pd.concat(users_rows, ignore_index=True)) if per_user else table
+
+
+def registration_comparison(ds, split: str = "global", test_frac: float = 0.2, k: int = 10, metric: str = "ndcg",
+                            min_users: int = 20, levels=None, item_vecs=None, description_vecs: dict | None = None,
+                            n_boot: int | None = None, seed: int = C.SEED, per_user: bool = False):
+    """What registration data (注册资料) does for new users, paired against popularity on the same users.
+
+    On ``ds``'s ``split`` (``"global"``: one time cut, so users who arrive after it are new), the test users with no
+    training event are ranked by: ``popularity``; ``demographic popularity`` (:class:`~course_lib.demographic.
+    DemographicPopularity`: their age band × occupation group, backing off to age band, then popularity, each group
+    with at least ``min_users`` training users); ``TF-IDF description`` (:class:`~course_lib.tfidf.TfidfContent`
+    reading the users table's description sentence, popularity when it shares no word with the catalogue); and, when
+    ``item_vecs`` and ``description_vecs`` (an encoder's item vectors and ``profiles.description_profiles``) are
+    given, ``LM description`` (:class:`~course_lib.baselines.Content` on them). Needs the users table's registration
+    columns (MovieLens-100k's age and occupation; a dataset without them is refused, naming the column).
+
+    Returns the paired table: per method, its mean ``metric``@k over the new users, popularity's, the difference with
+    its paired 95% interval and the verdict, and ``new users served by`` (how many each route served).
+    ``per_user=True`` also returns the :class:`~course_lib.evaluate.Evaluation`.
+    """
+    from .baselines import Popularity
+    from .catalogue import Catalogue
+    from .checks import boolean, choice
+    from .data import Dataset, make_split
+    from .demographic import LEVELS, DemographicPopularity
+    from .evaluate import N_BOOT, evaluate
+    from .metrics import RANKING_METRICS
+    from .tfidf import TfidfContent
+
+    if not isinstance(ds, Dataset):
+        raise TypeError("ds must be a course_lib Dataset (e.g. load_dataset('movielens-100k')), "
+                        f"got {type(ds).__name__}")
+    choice("split", split, ("global",))  # a per-user split has no new users to compare on
+    choice("metric", metric, tuple(RANKING_METRICS))
+    per_user = boolean("per_user", per_user)
+    if (item_vecs is None) != (description_vecs is None):
+        raise ValueError("give both item_vecs and description_vecs (an encoder's item vectors and "
+                         "description_profiles(ds.users, encoder)) for the language-model row, or neither")
+    cat = Catalogue.from_items(ds.items)
+    methods = {"popularity": Popularity(cat),
+               "demographic popularity": DemographicPopularity(cat, ds.users, levels=LEVELS if levels is None
+                                                               else levels, min_users=min_users),
+               "TF-IDF description": TfidfContent(cat, descriptions=ds.users)}
+    if item_vecs is not None:
+        methods["LM description"] = Content(cat.with_vectors(item_vecs), user_vecs=description_vecs)
+    s = make_split(ds.interactions, split, test_frac)
+    new_test = s.test[~s.test[C.USER].isin(set(s.train[C.USER]))]
+    if new_test.empty:
+        raise ValueError(f"the {split} split (test_frac={test_frac}) has no new users in test: nothing to compare")
+    ev = evaluate(methods, s.train, new_test, cat, k, with_auc=False)
+    n_boot = N_BOOT if n_boot is None else n_boot
+    table = ev.paired_table("popularity", metric, group="new", n_boot=n_boot, seed=seed)
+    users = ev.lists["popularity"][0]
+    served = {"demographic popularity": ev.models["demographic popularity"].level_of(users),
+              "TF-IDF description": ev.models["TF-IDF description"].served_by(users)}
+    if "LM description" in methods:
+        m = ev.models["LM description"]
+        served["LM description"] = pd.Series([m.new_user_source(u) for u in users])
+    table["new users served by"] = [", ".join(f"{v}: {n}" for v, n in served[m].value_counts().sort_index().items())
+                                    if m in served else "" for m in table.index]
+    return (table, ev) if per_user else table

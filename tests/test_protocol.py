@@ -9,10 +9,12 @@ from course_lib.baselines import EASE, Content, Hybrid, ItemKNN, Popularity, Ran
 from course_lib.catalogue import Catalogue
 from course_lib.coldstart import Blend
 from course_lib.data import make_split
+from course_lib.demographic import DemographicPopularity
 from course_lib.evaluate import evaluate
 from course_lib.profiles import blend_profiles, history_profiles
 from course_lib.rank import top_k
 from course_lib.serving import MultiInterest, SlotPolicy
+from course_lib.tfidf import TfidfContent
 
 
 @pytest.fixture(scope="module")
@@ -26,17 +28,23 @@ def setup(shop):
     return cat, split, desc
 
 
-def makers(cat, desc):
-    return {"random": RandomRec(cat, seed=3), "popularity": Popularity(cat), "item-kNN": ItemKNN(cat, neighbours=20),
-            "EASE": EASE(cat, lam=50.0), "content": Content(cat, half_life_days=30, user_vecs=desc),
-            "hybrid": Hybrid(cat, Content(cat), EASE(cat), 0.3),
-            "multi-interest": MultiInterest(cat, k=10, policy=SlotPolicy(), fallback=Content(cat, user_vecs=desc)),
-            "blend": Blend(cat, user_vecs=desc, blend_k=4.0)}
+def makers(cat, desc, users=None):
+    out = {"random": RandomRec(cat, seed=3), "popularity": Popularity(cat), "item-kNN": ItemKNN(cat, neighbours=20),
+           "EASE": EASE(cat, lam=50.0), "content": Content(cat, half_life_days=30, user_vecs=desc),
+           "hybrid": Hybrid(cat, Content(cat), EASE(cat), 0.3),
+           "multi-interest": MultiInterest(cat, k=10, policy=SlotPolicy(), fallback=Content(cat, user_vecs=desc)),
+           "blend": Blend(cat, user_vecs=desc, blend_k=4.0)}
+    if users is not None:  # the shop's users, with made-up registration data for the demographic method
+        registered = users.assign(age=[18 + k % 50 for k in range(len(users))],
+                                  occupation=[("student", "engineer", "artist")[k % 3] for k in range(len(users))])
+        out["TF-IDF"] = TfidfContent(cat, descriptions=users, half_life_days=30, min_df=2)
+        out["demographic"] = DemographicPopularity(cat, registered, min_users=15)
+    return out
 
 
-def test_get_params_gives_the_constructor_arguments(setup):
+def test_get_params_gives_the_constructor_arguments(setup, shop):
     cat, _, desc = setup
-    for name, model in makers(cat, desc).items():
+    for name, model in makers(cat, desc, shop.users).items():
         params = model.get_params()
         again = type(model)(**params)  # the parameters rebuild an equal model
         assert again.get_params().keys() == params.keys(), name
@@ -49,9 +57,9 @@ def test_get_params_gives_the_constructor_arguments(setup):
     assert deep["weight"] == 0.3 and deep["collaborative__lam"] == 200.0
 
 
-def test_a_clone_is_unfitted_and_fitting_it_leaves_the_original_alone(setup):
+def test_a_clone_is_unfitted_and_fitting_it_leaves_the_original_alone(setup, shop):
     cat, split, desc = setup
-    for name, model in makers(cat, desc).items():
+    for name, model in makers(cat, desc, shop.users).items():
         model.fit(split.train)
         before = {k: id(v) for k, v in vars(model).items()}
         copy = clone(model)
