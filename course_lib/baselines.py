@@ -11,7 +11,7 @@ Not the metrics or the split. Every recommender follows scikit-learn's habits:
   those users rather than report an accident.
 - Remaining ties are broken by one rule (``rank.tie_order``): training popularity, then item id.
 - ``get_params()`` and :func:`clone` (an unfitted copy with the same parameters), as in scikit-learn, so
-  ``evaluate(..., clone=True)`` can fit copies and leave the caller's objects as they were;
+  ``evaluate`` and ``tune`` fit copies and leave the caller's objects as they were;
 - explanation is part of the protocol: ``contributions(user, item_row)`` gives the exact decomposition of a score over
   the user's history items (:class:`Terms`), or raises :class:`NotDecomposable` for a method whose score is not such a
   sum; ``score_history(user, history)`` scores a modified history without touching the fitted model (``explain``
