@@ -7,7 +7,9 @@ regularised by a time-carved validation slice with early stopping, weight decay,
 The result is a plain model folder that ``TextEncoder(path)`` loads like the bundled MiniLM.
 
 What it is not: a recommender (profiles, ranking and metrics stay in their own modules; the validation score here is
-the simplest discovery NDCG@10, or any ``eval_fn`` you pass) and not a trainer for generative models.
+the simplest discovery NDCG@10, or any ``eval_fn`` you pass) and not a trainer for generative models. The training
+loop itself (set-up, step, validation) is :mod:`course_lib.trainer`; this module holds the settings, the pairs, the
+model pieces it trains with and the public entry points.
 
 Towers: **one shared encoder** (a Siamese model) encodes both sides of every pair. Items and user contexts are
 the same kind of text in one language; one encoder keeps users, items and queries in one space, so the rest of the
