@@ -11,11 +11,13 @@ Not the metrics or the split. Every recommender follows scikit-learn's habits:
   those users rather than report an accident.
 - Remaining ties are broken by one rule (``rank.tie_order``): training popularity, then item id.
 - ``get_params()`` and :func:`clone` (an unfitted copy with the same parameters), as in scikit-learn, so
-  ``evaluate(..., clone=True)`` can fit copies and leave the caller's objects as they were;
+  ``evaluate`` and ``tune`` fit copies and leave the caller's objects as they were;
 - explanation is part of the protocol: ``contributions(user, item_row)`` gives the exact decomposition of a score over
   the user's history items (:class:`Terms`), or raises :class:`NotDecomposable` for a method whose score is not such a
   sum; ``score_history(user, history)`` scores a modified history without touching the fitted model (``explain``
   removes cited items with it).
+- ``ordinal_score = True`` declares a score that is a rank, not a similarity (``serving.MultiInterest``): evaluate
+  ranks by it as by any score, but :class:`Hybrid` refuses to blend it.
 """
 from __future__ import annotations
 
@@ -104,6 +106,7 @@ class Recommender:
     name = "recommender"
     fallbacks: tuple = ("popularity", None)  # what this class can do for a user with no training history
     decomposable = False  # True: contributions() gives each score's exact terms over the user's history
+    ordinal_score = False  # True: score() is a rank whose values mean nothing beyond their order (Hybrid refuses it)
 
     def __init__(self, catalogue, fallback="popularity"):
         self.catalogue = Catalogue.from_items(catalogue)
@@ -494,6 +497,10 @@ class Hybrid(Recommender):
                 raise TypeError(f"{what} must be a recommender (e.g. Content(...), EASE(...)), got {type(part).__name__}")
             if len(part.catalogue) != len(self.catalogue):
                 raise ValueError(f"{what} ranks {len(part.catalogue)} items, the hybrid {len(self.catalogue)}")
+            if part.ordinal_score:
+                raise ValueError(f"{what} is a {type(part).__name__}, whose score is a list rank, not a similarity "
+                                 "(only its order means anything), so a weighted blend of it would be meaningless; "
+                                 "blend a scoring method (e.g. Content, EASE) or compare the two in evaluate")
         self.content, self.collaborative = content, collaborative
 
     @property

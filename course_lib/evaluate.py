@@ -286,15 +286,15 @@ def _relevance(task: str, test_rows: dict, seen: dict, users: list):
 
 def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, k: int = 10,
              task: str = "discovery", diversity_vecs: np.ndarray | None = None, thresholds=(5, 20),
-             with_auc: bool = True, fit_copies: bool = False) -> Evaluation:
+             with_auc: bool = True) -> Evaluation:
     """Fit each recommender on ``train``, rank for every test user, score the lists on ``test`` under ``task``.
 
     ``catalogue``: a :class:`~course_lib.catalogue.Catalogue` (or the items table); every method must rank the same
     item ids in the same order (a method built on another catalogue is refused). ``diversity_vecs`` (default: the
-    catalogue's vectors) are used for intra-list diversity. ``fit_copies=True`` fits a :func:`baselines.clone` of each
-    method and leaves the given objects untouched (scikit-learn's habit); the default fits the given objects, which
-    the notebooks read afterwards. Either way ``Evaluation.models`` holds the fitted recommenders. Returns an
-    :class:`Evaluation`.
+    catalogue's vectors) are used for intra-list diversity. Each method is fitted as a :func:`baselines.clone`, never
+    itself (scikit-learn's ``cross_validate`` habit): the caller's objects stay as they were, and
+    ``Evaluation.models[name]`` holds the fitted copy that made the lists (read a model from there, e.g. to explain
+    it). Returns an :class:`Evaluation`.
     """
     if not isinstance(methods, dict) or not methods:
         raise ValueError("methods must be a non-empty dict of name -> recommender, e.g. {'popularity': Popularity(items)}")
@@ -338,10 +338,7 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
               "returning": int((group == "returning").sum()), "new": int((group == "new").sum())}
     per_user, beyond, by_bucket, lists, fallbacks, constant, models = [], [], [], {}, {}, {}, {}
     for name, method in methods.items():
-        if fit_copies:
-            from .baselines import clone
-
-            method = clone(method)
+        method = _unfitted_copy(method)
         method.fit(train)
         models[name] = method
         scores = np.asarray(method.score(users), dtype=np.float32)
@@ -379,6 +376,16 @@ def evaluate(methods: dict, train: pd.DataFrame, test: pd.DataFrame, catalogue, 
     return Evaluation(pd.concat(per_user, ignore_index=True), pd.DataFrame(beyond).set_index("method"),
                       pd.DataFrame(by_bucket).set_index("method"), k, task, lists, fallbacks, counts, unreachable,
                       constant, models)
+
+
+def _unfitted_copy(method):
+    """What evaluate fits: :func:`baselines.clone` of a recommender; a deep copy of any other object with fit and
+    score (a test's oracle), so the caller's object is never the one fitted."""
+    import copy
+
+    from .baselines import Recommender, clone
+
+    return clone(method) if isinstance(method, Recommender) else copy.deepcopy(method)
 
 
 def _check_same_items(name: str, theirs, ours: Catalogue) -> None:
@@ -426,8 +433,7 @@ def tune(make, grid, train: pd.DataFrame, valid: pd.DataFrame, catalogue, k: int
         raise ValueError("grid is empty: give at least one value to try")
     rows = []
     for value in grid:
-        ev = evaluate({str(value): make(value)}, train, valid, catalogue, k, task=task, with_auc=False,
-                      fit_copies=True)  # what make() returns is never fitted here
+        ev = evaluate({str(value): make(value)}, train, valid, catalogue, k, task=task, with_auc=False)
         pu = ev._rows(group)
         if pu.empty:
             raise ValueError(f"the validation split has no {group} users to tune on "

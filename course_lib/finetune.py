@@ -7,7 +7,9 @@ regularised by a time-carved validation slice with early stopping, weight decay,
 The result is a plain model folder that ``TextEncoder(path)`` loads like the bundled MiniLM.
 
 What it is not: a recommender (profiles, ranking and metrics stay in their own modules; the validation score here is
-the simplest discovery NDCG@10, or any ``eval_fn`` you pass) and not a trainer for generative models.
+the simplest discovery NDCG@10, or any ``eval_fn`` you pass) and not a trainer for generative models. The training
+loop itself (set-up, step, validation) is :mod:`course_lib.trainer`; this module holds the settings, the pairs, the
+model pieces it trains with and the public entry points.
 
 Towers: **one shared encoder** (a Siamese model) encodes both sides of every pair. Items and user contexts are
 the same kind of text in one language; one encoder keeps users, items and queries in one space, so the rest of the
@@ -24,7 +26,6 @@ long documents, and with far more data than a course log has.)
 from __future__ import annotations
 
 import json
-import math
 import os
 import shutil
 import tempfile
@@ -38,7 +39,7 @@ import pandas as pd
 
 from . import checks
 from . import constants as C
-from .encode import DEFAULT_TEXT_MODEL, _show_progress, resolve_text_model
+from .encode import DEFAULT_TEXT_MODEL, resolve_text_model
 from .runtime import get_device, set_seed
 
 PAIR_TYPES = ("item", "user", "item+user")
@@ -695,7 +696,7 @@ class _Runner:
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# the trainer
+# checks and the public entry point (the loop itself is course_lib.trainer)
 # ---------------------------------------------------------------------------------------------------------------
 def _check_config(config: FinetuneConfig) -> None:
     if not isinstance(config, FinetuneConfig):
@@ -785,11 +786,6 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     - ``out``: a new folder (``overwrite=True`` to replace one), written atomically: the model appears there
       complete or not at all. ``out=None`` keeps the model in memory only (``result.model``).
     """
-    import torch
-    import torch.nn.functional as F
-    from tqdm.auto import tqdm
-    from transformers import get_linear_schedule_with_warmup
-
     t_start = time.perf_counter()
     _check_config(config)
     out = _prepare_out(out, overwrite)
@@ -809,227 +805,10 @@ def finetune(train: pd.DataFrame, items: pd.DataFrame, users: pd.DataFrame | Non
     if config.method == "adapter":
         return _finetune_adapter(pairs, items, fit_log, val_log, config, device, out, overwrite, eval_fn, t_start)
 
-    # ---- model ----------------------------------------------------------------------------------------
-    tokenizer, model = load_encoder(config.model)
-    model.to(device)
-    use_amp = bool(config.amp and device.type == "cuda")
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    from .trainer import train as train_encoder
 
-    def autocast():
-        return torch.autocast(device_type="cuda", dtype=amp_dtype) if use_amp else _nullcontext()
-
-    if config.hard_negatives and "negative" not in pairs.columns:
-        frozen = _Runner(tokenizer, model, device, config.max_length, autocast)
-        pairs = _add_hard_negatives(pairs, items, fit_log, frozen, config, rng)
-    n_base = sum(p.numel() for p in model.parameters())
-    if config.method == "lora":
-        model = add_lora(model, config.lora_r or 8, config.lora_alpha, config.lora_dropout, config.freeze_layers)
-    else:
-        freeze_bottom(model, config.freeze_layers)
-    live = _Runner(tokenizer, model, device, config.max_length, autocast, n_frozen=config.freeze_layers,
-                   cache=config.cache_frozen, budget_mb=config.cache_budget_mb)
-    params = [p for p in model.parameters() if p.requires_grad]
-    # weight decay by shape, as nanoGPT chooses it: matrices (weights, embeddings) decay; vectors (biases, norms) don't
-    groups = [{"params": [p for p in params if p.dim() >= 2], "weight_decay": config.weight_decay},
-              {"params": [p for p in params if p.dim() < 2], "weight_decay": 0.0}]
-    log_scale = None
-    if config.learn_scale:
-        log_scale = torch.nn.Parameter(torch.tensor(math.log(config.scale), device=device))
-        groups.append({"params": [log_scale], "weight_decay": 0.0})
-    optim = torch.optim.AdamW(groups, lr=config.lr)
-    steps_per_epoch = len(pairs) // config.batch_size
-    if steps_per_epoch == 0:
-        raise ValueError(f"batch_size={config.batch_size} is larger than the {len(pairs)} training pairs; "
-                         f"pass batch_size <= {len(pairs)}")
-    total = steps_per_epoch * config.epochs
-    sched = get_linear_schedule_with_warmup(optim, int(config.warmup_frac * total), total)
-    scaler = torch.amp.GradScaler("cuda") if use_amp and amp_dtype == torch.float16 else None
-
-    # ---- each distinct text gets an id; a batch encodes its distinct texts once -------------------------
-    cols = ["anchor", "positive"] + (["negative"] if "negative" in pairs.columns else [])
-    vocab: dict[str, int] = {}
-    codes = np.stack([np.array([vocab.setdefault(t, len(vocab)) for t in pairs[c]]) for c in cols], axis=1)
-    ctx_codes = None
-    if config.anchor == "mean":  # each anchor is the mean of its context items' embeddings (a profile)
-        if "context_items" not in pairs.columns:
-            raise ValueError("anchor='mean' needs pairs with a 'context_items' column (user_pairs builds it); "
-                             "for pairs of texts pass FinetuneConfig(anchor='text')")
-        text_of = dict(zip(items[C.ITEM], items[C.TEXT]))
-        ctx_codes = [np.array([vocab.setdefault(text_of[i], len(vocab)) for i in ctx], dtype=np.int64)
-                     for ctx in pairs["context_items"]]
-    neg_pool = np.array([vocab.setdefault(t, len(vocab)) for t in items[C.TEXT]], dtype=np.int64)
-    if config.random_negatives > len(neg_pool):
-        raise ValueError(f"random_negatives must be <= the number of items ({len(neg_pool)}), got "
-                         f"{config.random_negatives}: each step draws them without replacement from the catalogue")
-    texts = list(vocab)
-    bank_rows = None
-    if config.negatives == "bank":  # a full-catalogue softmax: the label of a pair is its positive's catalogue row
-        if "positive_item" not in pairs.columns:
-            raise ValueError("negatives='bank' needs pairs with a 'positive_item' column (user_pairs and item_pairs "
-                             "build it); for pairs of free texts pass negatives='random'")
-        first_row: dict[int, int] = {}  # text id -> the catalogue row it stands for (the first item with that text)
-        for r, t in enumerate(items[C.TEXT]):
-            first_row.setdefault(vocab[t], r)
-        bank_rows = np.array([first_row.get(i, -1) for i in range(len(vocab))], dtype=np.int64)
-        # a positive whose text another item shares is labelled with the row that stands for that text
-        label_rows = bank_rows[codes[:, 1]]
-
-    # ---- evaluation ------------------------------------------------------------------------------------------
-    item_texts = items[C.TEXT].tolist()
-    model.train()
-
-    def evaluate() -> float | None:
-        if eval_fn is not None:
-            return float(eval_fn(live))
-        if val_log is None:
-            return None
-        return discovery_ndcg(live.encode(item_texts), items, fit_log, val_log, 10, config.half_life_days)
-
-    trainable = [p for g in groups for p in g["params"]]
-    history, evals = [], []
-    best = {"val": None, "step": 0, "state": None}
-
-    def snapshot():
-        return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
-
-    def record_eval(step, epoch) -> bool:
-        """Evaluate; keep the best weights; True while early stopping allows more steps."""
-        val = evaluate()
-        if val is None:
-            return True
-        evals.append({"step": step, "epoch": epoch, "val": val})
-        if best["val"] is None or val > best["val"]:
-            best.update(val=val, step=step, state=snapshot())
-        stale = sum(1 for e in evals if e["step"] > best["step"])
-        return stale < config.patience
-
-    eval_points = set()
-    for e in range(config.epochs):
-        for j in range(1, config.evals_per_epoch + 1):
-            eval_points.add(e * steps_per_epoch + round(j * steps_per_epoch / config.evals_per_epoch))
-
-    # ---- the loop -----------------------------------------------------------------------------------------
-    keep_going = record_eval(0, 0.0)
-    from .costs import measure
-
-    with measure(device) as cost:  # the training loop's time and the peak memory it adds (the cost table)
-        model.train()
-        bar = tqdm(total=total, desc="fine-tuning", unit="step", disable=not _show_progress(show_progress))
-        step = 0
-        gen = torch.Generator().manual_seed(config.seed)
-        train_seconds = 0.0
-        for epoch in range(config.epochs):
-            if not keep_going:
-                break
-            perm = torch.randperm(len(pairs), generator=gen).numpy()
-            if bank_rows is not None:  # the bank: every item's vector under the current weights, no gradients
-                t_bank = time.perf_counter()
-                bank = torch.from_numpy(live.encode(item_texts)).to(device)
-                model.train()
-                train_seconds += time.perf_counter() - t_bank
-            for b in range(steps_per_epoch):
-                t_step = time.perf_counter()
-                idx = perm[b * config.batch_size:(b + 1) * config.batch_size]
-                c = codes[idx]  # (B, 2 or 3) text ids
-                extra = rng.choice(neg_pool, config.random_negatives, replace=False) \
-                    if config.random_negatives and bank_rows is None else np.zeros(0, np.int64)
-                ctx = [ctx_codes[i] for i in idx] if ctx_codes is not None else []
-                uniq, inv_all = np.unique(np.concatenate([c.ravel(), extra, *ctx]), return_inverse=True)
-                inv = inv_all[:c.size].reshape(c.shape)
-                emb = live.embed([texts[i] for i in uniq])
-                if ctx_codes is not None:  # anchor = mean of the distinct context items' embeddings (a profile)
-                    w = torch.zeros(len(idx), len(uniq), device=device)
-                    start = c.size + len(extra)  # the context codes follow the pairs and the extra negatives
-                    for r, cc in enumerate(ctx):
-                        cols = np.unique(inv_all[start:start + len(cc)])
-                        w[r, cols] = 1.0 / len(cols)
-                        start += len(cc)
-                    anchors = w @ emb
-                else:
-                    anchors = emb[torch.as_tensor(inv[:, 0], device=device)]
-                if bank_rows is not None:
-                    # every candidate, the positive included, comes from the bank: were the batch's own items live,
-                    # the model could lower the loss by telling live vectors from stale ones instead of learning the
-                    # task (MoCo keeps its keys from one slow encoder for the same reason); the gradient reaches the
-                    # model through the anchors, and the item side catches up at each refresh
-                    scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
-                    logits = scale * F.normalize(anchors.float(), dim=1) @ bank.T
-                    loss = F.cross_entropy(logits, torch.as_tensor(label_rows[idx], device=device))
-                else:
-                    extra_pos = inv_all[c.size:c.size + len(extra)]
-                    cand_ids = np.concatenate([inv[:, 1]] + ([inv[:, 2]] if c.shape[1] == 3 else []) + [extra_pos])
-                    cands = emb[torch.as_tensor(cand_ids, device=device)]
-                    mask = None
-                    if config.mask_duplicates or len(extra):
-                        m = cand_ids[None, :] == inv[:, 1][:, None]  # a candidate that is this pair's positive text
-                        m[np.arange(len(idx)), np.arange(len(idx))] = False
-                        mask = torch.as_tensor(m, device=device) if m.any() else None
-                    scale = log_scale.exp().clamp(1.0, 100.0) if log_scale is not None else config.scale
-                    loss = info_nce(anchors, cands, scale, mask, config.symmetric)
-                optim.zero_grad(set_to_none=True)
-                if scaler is not None:
-                    scaler.scale(loss).backward()
-                    scaler.unscale_(optim)
-                else:
-                    loss.backward()
-                if config.grad_clip:
-                    torch.nn.utils.clip_grad_norm_(trainable, config.grad_clip)
-                if scaler is not None:
-                    scaler.step(optim)
-                    scaler.update()
-                else:
-                    optim.step()
-                sched.step()
-                train_seconds += time.perf_counter() - t_step
-                step += 1
-                lval = float(loss.detach())
-                if not math.isfinite(lval):
-                    bar.close()
-                    raise FloatingPointError(f"the loss became {lval} at step {step}; lower lr (now {config.lr}) "
-                                             "or keep grad_clip on")
-                scale_now = float(scale.detach()) if hasattr(scale, "detach") else float(scale)  # learnt: a tensor
-                history.append({"step": step, "epoch": epoch + (b + 1) / steps_per_epoch, "loss": lval,
-                                "lr": sched.get_last_lr()[0], "scale": scale_now})
-                bar.update(1)
-                bar.set_postfix(loss=f"{lval:.3f}")
-                if step in eval_points:
-                    keep_going = record_eval(step, epoch + (b + 1) / steps_per_epoch)
-                    model.train()
-                    if evals:
-                        bar.set_postfix(loss=f"{lval:.3f}", val=f"{evals[-1]['val']:.4f}")
-                    if not keep_going:
-                        break
-    bar.close()
-
-    # ---- keep the best weights, merge LoRA, save atomically -------------------------------------------
-    if best["state"] is not None and best["step"] != step:
-        with torch.no_grad():
-            for n, p in model.named_parameters():
-                if n in best["state"]:
-                    p.copy_(best["state"][n])
-    if config.method == "lora":
-        model = model.merge_and_unload()
-    for p in model.parameters():
-        p.requires_grad_(True)
-    model.eval()
-    assert sum(p.numel() for p in model.parameters()) == n_base
-    hist = pd.DataFrame(history, columns=["step", "epoch", "loss", "lr", "scale"])
-    ev = pd.DataFrame(evals, columns=["step", "epoch", "val"])
-    live.model = model
-    result = FinetuneResult(path=None, history=hist, evals=ev, n_pairs=len(pairs), seconds=0.0, config=config,
-                            best_step=int(best["step"] if best["val"] is not None else step),
-                            best_val=best["val"], model=model, peak_memory_mb=cost.peak_mb, _runner=live)
-    if out is not None:
-        result.path = save_model(model, tokenizer, out, overwrite=overwrite,
-                                 meta={"finetune_config": _jsonable(asdict(config)), "n_pairs": len(pairs),
-                                       "best_step": result.best_step, "best_val": result.best_val,
-                                       "steps": step, "train_seconds": train_seconds,
-                                       "peak_memory_mb": cost.peak_mb,
-                                       "seconds": time.perf_counter() - t_start,
-                                       "history": hist.to_dict("list"), "evals": ev.to_dict("list")})
-    result.seconds = time.perf_counter() - t_start
-    result.train_seconds = train_seconds
-    return result
+    return train_encoder(pairs, items, fit_log, val_log, config, device, rng, out=out, overwrite=overwrite,
+                         eval_fn=eval_fn, show_progress=show_progress, t_start=t_start)
 
 
 class _AdapterEncoder:

@@ -45,6 +45,8 @@ class SlotPolicy:
 
 
 ORDERS = ("profile", "interleave")
+LIST_TOP = 100.0  # MultiInterest's score of the first listed item; the next ones count down by 1 (a rank)
+BELOW_LIST = -10.0  # ... and what it adds to the profile cosine of every item left out of the list
 UNTIERED = SlotPolicy(tiered=False)  # the untiered multi-interest baseline (same retrieval and order, no tier rules)
 
 
@@ -180,14 +182,26 @@ def multi_interest_lists(tiered: dict, users, catalogue: Catalogue, k: int, seen
 class MultiInterest(Recommender):
     """A recommender (the ``baselines`` protocol) that serves each user's interests by a :class:`SlotPolicy`.
 
-    ``policy=SlotPolicy()`` is tier-aware; ``policy=UNTIERED`` gives slots by importance share alone. Items in the
-    merged list score highest, in list order; every other item keeps the single-vector cosine below them, so metrics
-    that need a full ranking (AUC) still work. New users: ``fallback``, ``"popularity"`` or another recommender fitted
-    with this one (e.g. a ``Content`` that reads self-descriptions).
+    ``policy=SlotPolicy()`` is tier-aware; ``policy=UNTIERED`` gives slots by importance share alone. New users:
+    ``fallback``, ``"popularity"`` or another recommender fitted with this one (e.g. a ``Content`` that reads
+    self-descriptions).
+
+    **Its score is a rank, not a similarity** (``ordinal_score = True``). For a returning user, the ``k`` items of
+    the merged list score ``LIST_TOP - position`` (100, 99, ..., in list order); every other item scores its cosine
+    with the user's one recency-weighted profile plus ``BELOW_LIST`` (-10), so it ranks below the list and AUC still
+    sees a full ranking. Only the order means anything. No real similarity can give this order, which is why the
+    score is not one: the list takes each interest's nearest items *up to its slots*, so an item left out (the
+    core's next-nearest, say) can be closer to the profile **and** to its own interest's centroid than an item an
+    emerging interest was given a slot for (``tests/test_serving.py`` shows such a pair on a five-event story);
+    any cosine-based score would rank the left-out item first and change the list. Per-interest thresholds could
+    separate the list from the rest, but not also give the list's order (profile cosine, or the interleave's
+    turns). So :class:`~course_lib.baselines.Hybrid` refuses a MultiInterest part (a z-scored rank would blend
+    nothing real), and :meth:`contributions` explains the cosine with the item's nearest interest, not this score.
     """
 
     name = "multi-interest"
     fallbacks = ("popularity", None, "recommender")
+    ordinal_score = True  # score() is a list rank (LIST_TOP - position above, profile cosine + BELOW_LIST below)
     decomposable = True  # the cosine with the interest that retrieved the item (not the slot score): see contributions
 
     def __init__(self, catalogue, item_vecs=None, cfg: TierConfig = TierConfig(), k: int = 10,
@@ -238,12 +252,12 @@ class MultiInterest(Recommender):
         from .profiles import history_profiles, seen_items
 
         prof, _ = history_profiles(train, self.catalogue, users=users, half_life_days=self.cfg.half_life_days)
-        s = unit_rows(prof) @ self.catalogue.vectors.T - 10.0
+        s = unit_rows(prof) @ self.catalogue.vectors.T + BELOW_LIST  # in [-11, -9]: below every listed item
         lists = multi_interest_lists(tiered, users, self.catalogue, self.k,
                                      seen_items(train, self.catalogue, users), self.policy, order_by=s)
         for r, row in enumerate(lists):
             valid = row[row >= 0]
-            s[r, valid] = 100.0 - np.arange(len(valid))
+            s[r, valid] = LIST_TOP - np.arange(len(valid))  # the list in its order: a rank, not a similarity
         return s.astype(np.float32)
 
     def contributions(self, user, item_row: int) -> Terms:

@@ -1,18 +1,18 @@
 """The recommender protocol as scikit-learn users know it: get_params / clone (an unfitted copy; fitting it never
-touches the original), evaluate fitting copies on request and refusing a method built on other item ids, and the
+touches the original), evaluate fitting copies (never the caller's objects) and refusing a method built on other item ids, and the
 cold-start blend as a recommender that evaluate scores (checked against profiles.blend_profiles + rank.top_k)."""
 import numpy as np
 import pytest
 
 from course_lib import constants as C
-from course_lib.baselines import EASE, Content, Hybrid, ItemKNN, Popularity, RandomRec, clone
+from course_lib.baselines import EASE, Content, Hybrid, ItemKNN, Popularity, RandomRec, clone, item_popularity
 from course_lib.catalogue import Catalogue
 from course_lib.coldstart import Blend
 from course_lib.data import make_split
 from course_lib.demographic import DemographicPopularity
 from course_lib.evaluate import evaluate
 from course_lib.profiles import blend_profiles, history_profiles
-from course_lib.rank import top_k
+from course_lib.rank import tie_order, top_k, top_k_scores
 from course_lib.serving import MultiInterest, SlotPolicy
 from course_lib.tfidf import TfidfContent
 
@@ -74,15 +74,27 @@ def test_a_clone_is_unfitted_and_fitting_it_leaves_the_original_alone(setup, sho
         clone("EASE")
 
 
-def test_evaluate_can_fit_copies_and_gives_the_same_numbers(setup):
+def test_evaluate_fits_copies_and_they_give_the_callers_lists(setup):
+    """evaluate never fits the caller's objects (scikit-learn's habit); ev.models holds the fitted copies, and they
+    rank exactly the lists evaluate scored, and what the caller gets by fitting its own object."""
     cat, split, desc = setup
     given = {"EASE": EASE(cat), "hybrid": Hybrid(cat, Content(cat, user_vecs=desc), EASE(cat), 0.5)}
-    ev = evaluate(given, split.train, split.test, cat, k=10, fit_copies=True)
+    ev = evaluate(given, split.train, split.test, cat, k=10)
     assert all(not hasattr(m, "users_") for m in given.values())  # the caller's objects were not fitted
-    assert ev.models["EASE"] is not given["EASE"] and hasattr(ev.models["EASE"], "users_")
-    ref = evaluate(given, split.train, split.test, cat, k=10)  # the default fits the given objects
-    assert ref.models["EASE"] is given["EASE"] and hasattr(given["EASE"], "users_")
-    assert ev.per_user.equals(ref.per_user)
+    assert not hasattr(given["hybrid"].content, "users_") and not hasattr(given["hybrid"].collaborative, "users_")
+    for name in given:
+        fitted = ev.models[name]
+        assert fitted is not given[name] and hasattr(fitted, "users_")
+        users, idx = ev.lists[name]
+        seen = split.train.groupby(C.USER)[C.ITEM].agg(set)
+        hide = [sorted(cat.row[i] for i in seen.get(u, ())) for u in users]
+        order = tie_order(item_popularity(split.train, cat), cat)
+        _, mine = top_k_scores(fitted.score(users), 10, exclude=hide, tiebreak=order)
+        np.testing.assert_array_equal(mine, idx)  # ev.models[name] gives the very lists evaluate scored
+        own = clone(given[name]).fit(split.train)  # the caller fitting its own copy gets the same scores
+        np.testing.assert_array_equal(own.score(users[:20]), fitted.score(users[:20]))
+    again = evaluate(given, split.train, split.test, cat, k=10)  # the untouched objects evaluate the same again
+    assert again.per_user.equals(ev.per_user)
 
 
 def test_evaluate_refuses_a_method_built_on_other_item_ids(setup, shop):

@@ -128,6 +128,37 @@ def test_recommender_follows_the_protocol_and_ranks_its_list_first():
     assert m.fallback == "popularity" and new.shape == (1, 18)
 
 
+def test_the_score_is_a_documented_rank_because_no_cosine_gives_the_list():
+    """MultiInterest's score: LIST_TOP - position on the list, profile cosine + BELOW_LIST below it. The docstring's
+    reason, checked: an item left out is nearer both the profile and its nearest interest than a listed item, so
+    neither cosine could rank the list first; hence Hybrid refuses a MultiInterest part."""
+    from course_lib.baselines import Content, Hybrid
+    from course_lib.profiles import history_profiles
+    from course_lib.serving import BELOW_LIST, LIST_TOP
+    from course_lib.vectors import unit_rows
+
+    log = story()
+    m = MultiInterest(ITEMS, VECS, k=4).fit(log)
+    s, listed = m.score(["u"])[0], m.recommend(["u"], 4)[0]
+    assert np.isfinite(s).all()
+    np.testing.assert_array_equal(s[listed], LIST_TOP - np.arange(4))
+    seen = set(m.seen(["u"])[0])
+    left_out = [j for j in range(18) if j not in set(listed) and j not in seen]
+    prof, _ = history_profiles(log, m.catalogue, users=["u"], half_life_days=m.cfg.half_life_days)
+    cos_profile = (unit_rows(prof) @ m.catalogue.vectors.T)[0]
+    np.testing.assert_allclose(s[left_out], cos_profile[left_out] + BELOW_LIST, rtol=1e-6)
+    assert cos_profile[left_out].max() > cos_profile[listed].min()  # the profile cosine would change the list
+    cents = unit_rows(np.stack([it.centroid for it in m.tiered_["u"].interests]))
+    cos_interest = (cents @ m.catalogue.vectors.T).max(0)
+    assert cos_interest[left_out].max() > cos_interest[listed].min()  # ... and so would the nearest interest's
+    terms = m.contributions("u", int(listed[0]))  # the explanation decomposes that cosine, as documented
+    assert terms.score == pytest.approx(float(cos_interest[listed[0]]), abs=1e-5)
+    with pytest.raises(ValueError, match="content is a MultiInterest, whose score is a list rank"):
+        Hybrid(CAT, MultiInterest(CAT, k=4), Content(CAT), 0.5)
+    with pytest.raises(ValueError, match="collaborative is a MultiInterest"):
+        Hybrid(CAT, Content(CAT), MultiInterest(CAT, k=4), 0.5)
+
+
 def test_untiered_and_tier_aware_differ_where_tiers_matter():
     log = story()
     seen = list(log[C.ITEM].map(INDEX).unique())
