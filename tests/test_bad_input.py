@@ -1191,7 +1191,7 @@ CLI_CASES = [
     (["report", "--param", "SEED=-1", "--out", "{tmp}/o"], ["SEED", "-1", "4294967295"]),
     (["report", "--param", "SEED=4294967296", "--out", "{tmp}/o"], ["SEED", "4294967296"]),
     (["report", "--param", "SEED=1.5", "--out", "{tmp}/o"], ["SEED must be an integer", "1.5"]),
-    (["report", "--param", "K=10000000000", "--out", "{tmp}/o"], ["K must be <= 1200", "10000000000"]),
+    (["report", "--param", "K=10000000000", "--out", "{tmp}/o"], ["K must be <= 1800", "10000000000"]),
     (["report", "--param", "K=0", "--out", "{tmp}/o"], ["K must be > 0, got 0"]),
     (["report", "--param", "TEST_FRAC=0.0001", "--out", "{tmp}/o"], ["TEST_FRAC=0.0001", "at least 20"]),
     (["report", "--param", "TEST_FRAC=1e999", "--out", "{tmp}/o"], ["TEST_FRAC must be a finite number", "inf"]),
@@ -1212,7 +1212,7 @@ CLI_CASES = [
     (["report", "--out", "/proc/no-such/report"], ["/proc/no-such/report", "cannot be"]),
     (["report", "--param", "ALPHA=0,abc", "--out", "{tmp}/o"], ["sweep value 2 of 2", "ALPHA must be a number", "abc"]),
     (["report", "--param", "K=5,0", "--out", "{tmp}/o"], ["sweep value 2 of 2 (K=0)", "K must be > 0"]),
-    (["report", "--param", "K=5,10000", "--out", "{tmp}/o"], ["sweep value 2 of 2 (K=10000)", "K must be <= 1200"]),
+    (["report", "--param", "K=5,10000", "--out", "{tmp}/o"], ["sweep value 2 of 2 (K=10000)", "K must be <= 1800"]),
     (["report", "--param", "ALPHA=[]", "--out", "{tmp}/o"], ["ALPHA=[]", "the sweep is empty"]),
     (["report", "--param", "ALPHA=,", "--out", "{tmp}/o"], ["ALPHA=,", "the sweep is empty"]),
     (["report", "--param", "ALPHA=0,1", "--param", "K=5,10", "--out", "{tmp}/o"], ["one parameter at a time"]),
@@ -1250,7 +1250,7 @@ def test_report_precheck_is_cheap_and_counts_test_users():
     facts = report.precheck_report({"DATASET": "shop", "K": 10, "TEST_FRAC": 0.2, "FAST": True, "SEED": 42,
                                     "TEXT_MODEL": "all-MiniLM-L6-v2"})
     assert time.perf_counter() - t0 < 10
-    assert facts["items"] == 1200 and facts["users"] == 300 and facts["test users"] >= report.MIN_TEST_USERS
+    assert facts["items"] == 1800 and facts["users"] == 300 and facts["test users"] >= report.MIN_TEST_USERS
 
 
 def test_validation_is_driven_by_the_parameters_cell():

@@ -338,3 +338,26 @@ USER_NOISE = [
     "Student on a budget.",
     "I shop late at night.",
 ]
+
+# A self-description that says nothing about taste (the article's own example comes first).
+VAGUE_USER = [
+    "I am new to this platform.",
+    "Just signed up.",
+    "Hello!",
+    "Looking around for now.",
+    "Here to see what you have.",
+    "First time shopping here.",
+]
+
+# Marketing copy with no product noun: an item described only by this is found by its picture, colour, price and
+# who buys it, not by its text.
+GENERIC_COPY = [
+    "Our best-selling design, now better than ever.",
+    "Made to last, designed to delight.",
+    "The one everyone is talking about.",
+    "Quality you can feel from day one.",
+    "Everything you need, nothing you don't.",
+    "A new favourite for every day.",
+    "Thoughtfully made, beautifully finished.",
+    "Upgrade your routine.",
+]
