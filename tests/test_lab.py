@@ -411,3 +411,37 @@ def test_tests_that_may_reach_the_hub_are_marked_network_and_slow():
                 assert {"network", "slow"} <= marks, (path.name, fn.name, marks)
     assert len(found) >= 2  # the scan saw the known ones
     assert '-m "not slow"' in make_rules()["test-fast"][1]
+
+
+@pytest.mark.parametrize("has_mpnet", [True, False])
+def test_warm_up_encodes_the_shop_with_the_larger_model_only_when_installed(monkeypatch, has_mpnet):
+    import numpy as np
+
+    from course_lib import encode, warmup
+
+    seen = []
+
+    class FakeText:  # records what the warm-up asks for; no model is loaded
+        def __init__(self, model="all-MiniLM-L6-v2", pooling="mean", **kwargs):
+            self.model = model
+            seen.append((model, pooling))
+
+        def encode(self, texts):
+            return np.ones((len(texts), 3), dtype=np.float32)
+
+    class FakeImage:
+        def __init__(self, *args, **kwargs):
+            pass
+
+        def encode_items(self, ds):
+            return np.ones((len(ds.items), 3), dtype=np.float32)
+
+    monkeypatch.setattr(encode, "TextEncoder", FakeText)
+    monkeypatch.setattr(encode, "ImageEncoder", FakeImage)
+    monkeypatch.setattr(warmup, "warm_finetuning", lambda ds: None)
+    monkeypatch.setattr(warmup, "_warm_llm", lambda: None)
+    monkeypatch.setattr(warmup, "installed", lambda model: has_mpnet)
+    steps = [r["step"] for r in warmup.warm_cache(verbose=False, force=True)]
+    mpnet_steps = [s for s in steps if "all-mpnet-base-v2" in s]
+    assert (("all-mpnet-base-v2", "mean") in seen) == has_mpnet
+    assert len(mpnet_steps) == (3 if has_mpnet else 0), steps
