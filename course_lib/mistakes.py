@@ -76,8 +76,8 @@ def f1_table(ev, train: pd.DataFrame, test: pd.DataFrame, methods) -> tuple[pd.D
     same_order = list(t["F1"].rank(ascending=False, method="min")) == list(t["ndcg"].rank(ascending=False, method="min"))
     best = t["F1"].idxmax()
     sentence = (f"F1@{ev.k} is the harmonic mean of precision and recall, so it is held down by the smaller one: "
-                f"precision is the smaller for {prec_smaller} of {len(t)} methods here (k = {ev.k} is longer than most "
-                f"users' relevant sets), and F1 lies between that smaller value and twice it for "
+                f"precision is the smaller for {prec_smaller} of {len(t)} methods here (for one user, precision < recall "
+                f"exactly when the user has fewer than k = {ev.k} relevant items), and F1 lies between that smaller value and twice it for "
                 f"{'every method' if near else 'not every method'}. It adds one number that needs both a clean and a "
                 f"complete list; it ignores the order inside the top {ev.k}. Ranked by F1, {best} comes first and the "
                 f"methods {'keep' if same_order else 'do not keep'} NDCG's order.")
@@ -88,23 +88,29 @@ def f1_table(ev, train: pd.DataFrame, test: pd.DataFrame, methods) -> tuple[pd.D
 
 
 def placement(ev, train: pd.DataFrame, test: pd.DataFrame, methods) -> pd.DataFrame:
-    """Where each method puts the relevant items (returning users, all test users' relevant rows pooled):
-    AUC and NDCG (means over users), share ranked in the top k, median rank, share in the catalogue's bottom half."""
+    """Where each method puts the relevant items of returning users (new users get the fallback: no signal).
+
+    Every share is averaged over users, as AUC and NDCG are: AUC, NDCG@k, the share of relevant items ranked in the
+    top k, in the worst quarter of the catalogue, scored exactly 0 (tied with every other item scored 0) and scored
+    below 0; and the median rank (mean over users of each user's median).
+    """
     out = {}
     for m in methods:
         users, rel, hide = _relevance(ev, train, test, m)
         model = ev.models[m]
-        keep = [i for i, u in enumerate(users) if model.has_history([u])[0]]  # new users get the fallback: no signal
+        keep = [i for i, u in enumerate(users) if model.has_history([u])[0]]
         scores = model.score([users[i] for i in keep])
         rel_k, hide_k = [rel[i] for i in keep], [hide[i] for i in keep]
         ranks = M.relevant_ranks(scores, rel_k, hide_k)
-        n_visible = np.array([scores.shape[1] - len(h) for h in hide_k])
-        flat = np.concatenate(ranks)
-        half = np.concatenate([r > n / 2 for r, n in zip(ranks, n_visible)])
+        n_visible = [scores.shape[1] - len(h) for h in hide_k]
+        rel_scores = [scores[u, sorted(r)] for u, r in enumerate(rel_k)]
         out[m] = {"AUC": float(np.nanmean(M.auc_per_user(scores, rel_k, hide_k))),
                   f"NDCG@{ev.k}": M.ndcg_at_k([_lists(ev, m)[i] for i in keep], rel_k, ev.k).value,
-                  f"relevant in top {ev.k}": float((flat <= ev.k).mean()), "median rank": float(np.median(flat)),
-                  "relevant in bottom half": float(half.mean()), "relevant items": len(flat)}
+                  f"relevant in top {ev.k}": float(np.mean([(r <= ev.k).mean() for r in ranks])),
+                  "relevant in worst quarter": float(np.mean([(r > 0.75 * n).mean() for r, n in zip(ranks, n_visible)])),
+                  "relevant scored 0": float(np.mean([(s == 0).mean() for s in rel_scores])),
+                  "relevant scored < 0": float(np.mean([(s < 0).mean() for s in rel_scores])),
+                  "median rank": float(np.mean([np.median(r) for r in ranks])), "users": len(keep)}
     return pd.DataFrame(out).T
 
 
@@ -114,17 +120,22 @@ def auc_vs_ndcg_sentence(table: pd.DataFrame, a: str, b: str, k: int) -> str:
         if m not in table.index:
             raise ValueError(f"method {m!r} is not in the placement table; it has {list(table.index)}")
     ra, rb = table.loc[a], table.loc[b]
-    top, med, bottom = f"relevant in top {k}", "median rank", "relevant in bottom half"
+    top, worst, zero, neg = f"relevant in top {k}", "relevant in worst quarter", "relevant scored 0", "relevant scored < 0"
     auc_a_wins, ndcg_a_loses = ra["AUC"] > rb["AUC"], ra[f"NDCG@{k}"] < rb[f"NDCG@{k}"]
-    head = (f"{a} has AUC {ra['AUC']:.4f} against {b}'s {rb['AUC']:.4f} and NDCG@{k} {ra[f'NDCG@{k}']:.4f} against "
+    head = (f"{a} has AUC {ra['AUC']:.4f} against {b}'s {rb['AUC']:.4f}, and NDCG@{k} {ra[f'NDCG@{k}']:.4f} against "
             f"{rb[f'NDCG@{k}']:.4f}. ")
-    where = (f"{b} ranks {rb[top]:.1%} of the relevant items in the top {k} against {a}'s {ra[top]:.1%}; the median "
-             f"relevant item sits at rank {ra[med]:.0f} for {a} and {rb[med]:.0f} for {b}, and "
-             f"{ra[bottom]:.1%} ({a}) against {rb[bottom]:.1%} ({b}) fall in the bottom half of the catalogue. ")
-    if auc_a_wins and ndcg_a_loses:
-        why = (f"So {b} is better where a user looks (the top {k}, which NDCG scores), while {a} leaves fewer "
-               "relevant items far down the catalogue, which AUC counts just as much as the top: AUC asks whether a "
-               "relevant item outranks an irrelevant one *anywhere*. For a list of ten, NDCG is the number to trust.")
+    where = (f"{b} ranks {rb[top]:.1%} of a user's relevant items in the top {k} against {a}'s {ra[top]:.1%}, and "
+             f"{rb[worst]:.1%} in the worst quarter of the catalogue against {ra[worst]:.1%}. "
+             f"{b} scores {rb[neg]:.1%} of them below 0 and {rb[zero]:.1%} exactly 0; {a} {ra[neg]:.1%} and "
+             f"{ra[zero]:.1%}. ")
+    if auc_a_wins and ndcg_a_loses and rb[worst] > ra[worst]:
+        why = (f"So {b} lifts more relevant items to the top, where NDCG looks, but buries more at the bottom, which "
+               "AUC counts as heavily as the top: it asks whether a relevant item outranks an irrelevant one "
+               "*anywhere* in the catalogue. A score below 0 ranks under every item scored 0, and a tie at 0 counts "
+               f"half. For a list of {k}, NDCG is the number to trust.")
+    elif auc_a_wins and ndcg_a_loses:
+        why = (f"{a} wins on AUC and loses on NDCG here, but not because {b} buries more relevant items in the worst "
+               "quarter; the difference lies in the middle of the ranking, which AUC counts and NDCG does not.")
     else:
         why = (f"This run does not show {a} winning on AUC while losing on NDCG: "
                f"{a} is {'higher' if auc_a_wins else 'not higher'} on AUC and {'lower' if ndcg_a_loses else 'not lower'} "

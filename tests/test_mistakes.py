@@ -49,9 +49,12 @@ def test_relevant_ranks_agree_with_sklearn_auc_and_a_brute_sort():
 
 def test_auc_vs_ndcg_sentence_tells_the_truth_either_way():
     t = pd.DataFrame({"AUC": [0.9, 0.8], "NDCG@10": [0.10, 0.14], "relevant in top 10": [0.1, 0.2],
-                      "median rank": [50, 90], "relevant in bottom half": [0.05, 0.15]}, index=["kNN", "EASE"])
+                      "relevant in worst quarter": [0.02, 0.1], "relevant scored 0": [0.2, 0.0],
+                      "relevant scored < 0": [0.0, 0.13], "median rank": [50, 90]}, index=["kNN", "EASE"])
     s = mistakes.auc_vs_ndcg_sentence(t, "kNN", "EASE", 10)
-    assert "So EASE is better where a user looks" in s and "rank 50 for kNN and 90 for EASE" in s
+    assert "So EASE lifts more relevant items to the top" in s and "10.0% in the worst quarter of the catalogue against 2.0%" in s
+    t.loc["EASE", "relevant in worst quarter"] = 0.01
+    assert "not because EASE buries more" in mistakes.auc_vs_ndcg_sentence(t, "kNN", "EASE", 10)
     t.loc["kNN", "AUC"] = 0.7
     s = mistakes.auc_vs_ndcg_sentence(t, "kNN", "EASE", 10)
     assert "does not show kNN winning on AUC" in s and "not higher on AUC" in s
@@ -106,5 +109,7 @@ def test_evaluation_sentences_on_the_shop(shop):
     assert (f["F1"] >= np.minimum(f["precision"], f["recall"]) - 1e-12).all()
     p = mistakes.placement(ev, split.train, split.test, ["item-kNN", "EASE"])
     ret = ev.per_user.query("group == 'returning'").groupby("method")["auc"].mean()
+    assert p.loc["EASE", "relevant in top 10"] == pytest.approx(
+        ev.per_user.query("group == 'returning' and method == 'EASE'")["recall"].mean())  # top-10 share = recall@10
     assert p.loc["EASE", "AUC"] == pytest.approx(ret["EASE"], abs=1e-4)
     assert p.loc["EASE", "NDCG@10"] == pytest.approx(ev.per_user.query("group == 'returning' and method == 'EASE'")["ndcg"].mean())
