@@ -210,10 +210,11 @@ def cold_sentence_verdict(signal: pd.DataFrame, reference: pd.DataFrame, sentenc
     below = float((reference["spread"] > spread).mean())
     floor = float(reference["spread"].quantile(0.05))
     serve = "popularity, as for a user who wrote nothing" if spread < floor else "its own list"
-    return (f"{sentence!r}: spread {spread:.3f}, higher than in {1 - below:.0%} of the {len(reference)} real "
+    return (f"{sentence!r}: spread {spread:.3f}, lower than that of {below:.0%} of the {len(reference)} real "
             f"descriptions (their median {reference['spread'].median():.3f}); its top list spans "
-            f"{int(signal[kinds_col].iloc[0])} kinds against a median of {reference[kinds_col].median():.0f}. "
-            f"Below the real descriptions' 5th percentile ({floor:.3f}), it should get {serve}.")
+            f"{int(signal[kinds_col].iloc[0])} kinds (real descriptions: median {reference[kinds_col].median():.0f}). "
+            f"{'Below' if spread < floor else 'Not below'} the real descriptions' 5th percentile ({floor:.3f}): "
+            f"it should get {serve}.")
 
 
 # ---- why a 22M-parameter model stands in for "the large model" -------------------------------------------------
