@@ -45,7 +45,7 @@ def accuracy_vs_precision(ev, train: pd.DataFrame, test: pd.DataFrame, methods) 
         _, rel, _ = _relevance(ev, train, test, m)
         recs, n_items = _lists(ev, m), len(ev.models[m].catalogue)
         article = np.mean([len(set(r) & s) / len(r) for r, s in zip(recs, rel) if r and s])  # the article's line
-        rows[m] = {f"article's accuracy": article, f"precision@{ev.k}": M.precision_at_k(recs, rel, ev.k).value,
+        rows[m] = {"article's accuracy": article, f"precision@{ev.k}": M.precision_at_k(recs, rel, ev.k).value,
                    f"classification accuracy@{ev.k}": M.classification_accuracy_at_k(recs, rel, ev.k, n_items).value}
     t = pd.DataFrame(rows).T
     same = np.allclose(t["article's accuracy"], t[f"precision@{ev.k}"])
