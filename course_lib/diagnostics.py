@@ -66,7 +66,12 @@ def keyword_vs_semantic(encoder, texts, labels, queries: dict) -> pd.DataFrame:
     """For each label, search the texts with its query word two ways and report how much of the label is found.
 
     - keyword recall: share of the label's texts that contain the query word (case-insensitive);
-    - semantic R-precision: encode the query, take as many nearest texts as the label has, and count the hits.
+    - keyword precision: share of the texts containing the word that carry the label (nan if none contains it);
+    - keyword matches: how many texts contain the word (the keyword "list" has this length, not R);
+    - semantic R-precision: encode the query, take as many nearest texts as the label has (R), and count the hits.
+      At a cut-off of R, precision and recall are the same number (hits / R), so R-precision is also the semantic
+      recall@R: it compares like-for-like with keyword recall (both divide by R), while keyword precision shows
+      what the keyword set, of its own length, pays for its recall.
     ``queries`` maps each label to its query word (e.g. ``{"smartwatch": "smartwatch", ...}``).
     """
     from .rank import top_k
@@ -90,7 +95,8 @@ def keyword_vs_semantic(encoder, texts, labels, queries: dict) -> pd.DataFrame:
         kw = np.array([word.lower() in t for t in lowered])
         _, idx = top_k(q[None], item_vecs, n)
         rows.append({"label": label, "query": word, "items": n, "keyword recall": (kw & rel).sum() / n,
-                     "semantic R-precision": rel[idx[0]].mean()})
+                     "keyword precision": (kw & rel).sum() / kw.sum() if kw.any() else np.nan,
+                     "keyword matches": int(kw.sum()), "semantic R-precision": rel[idx[0]].mean()})
     return pd.DataFrame(rows).set_index("label")
 
 

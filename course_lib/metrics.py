@@ -75,6 +75,11 @@ def _ndcg(top, rel, k):
     return dcg / ideal
 
 
+def _f1(top, rel, k):
+    hits = len(set(top) & rel)
+    return 0.0 if hits == 0 else 2 * hits / (k + len(rel))  # 2PR/(P+R) with P = hits/k, R = hits/|R_u|
+
+
 def _kind(value) -> str:
     return "text" if isinstance(value, str) else "number" if isinstance(value, (int, float, np.number)) else "other"
 
@@ -141,6 +146,57 @@ def ndcg_at_k(recommended, relevant, k: int) -> MetricResult:
     """NDCG@k = DCG / IDCG with binary gains: DCG = Σ_{r ≤ k, L_u[r] ∈ R_u} 1 / log2(r + 1),
     IDCG = Σ_{r ≤ min(|R_u|, k)} 1 / log2(r + 1) (all relevant items ranked first)."""
     return _per_user(recommended, relevant, k, _ndcg)
+
+
+def f1_at_k(recommended, relevant, k: int) -> MetricResult:
+    """F1@k = 2 · P · R / (P + R) with P = precision@k, R = recall@k (0 when the list hits nothing), per user.
+
+    Equal to 2 · |L_u ∩ R_u| / (k + |R_u|): a harmonic mean, so it sits close to the smaller of P and R.
+    The article names F1 (F1分数) among its metrics; for a ranked list it ignores the order inside the top k.
+    """
+    return _per_user(recommended, relevant, k, _f1)
+
+
+def classification_accuracy_at_k(recommended, relevant, k: int, n_items: int) -> MetricResult:
+    """What *accuracy* means for a classifier, applied to a top-k list: every item of the catalogue is predicted
+    relevant (in the top k) or not, and accuracy = (hits + correctly left-out items) / n_items.
+
+    Kept to compare with the article's "accuracy" (准确率 = relevant recommended / recommended), which is precision@k.
+    With thousands of items and a handful relevant, leaving everything out already scores close to 1.
+    """
+    n_items = integer("n_items", n_items, min=1)
+
+    def acc(top, rel, k):
+        hits = len(set(top) & rel)
+        false_pos, false_neg = len(top) - hits, len(rel) - hits
+        return (n_items - false_pos - false_neg) / n_items
+
+    return _per_user(recommended, relevant, k, acc)
+
+
+def relevant_ranks(scores: np.ndarray, relevant: Sequence[Iterable], exclude: Sequence[Iterable] | None = None) -> list:
+    """Per user, the 1-based ranks of its relevant items among the visible ones (``exclude`` hidden), best = 1.
+
+    Ties count one half, as in :func:`auc`: rank = 1 + (items scored higher) + ½ (other items scored the same).
+    This is where AUC looks (the whole catalogue) and NDCG does not (only ranks ≤ k).
+    """
+    from .checks import index_lists
+
+    scores = np.asarray(scores, dtype=float)
+    if scores.ndim != 2:
+        raise ValueError(f"scores must be 2-D (users, items), got shape {scores.shape}")
+    if len(scores) != len(relevant):
+        raise ValueError(f"got {len(scores)} score rows but {len(relevant)} relevant sets")
+    m = scores.shape[1]
+    hidden = ([[] for _ in scores] if exclude is None else index_lists("exclude", exclude, m, allow_padding=True))
+    out = []
+    for row, rel, hid in zip(scores, index_lists("relevant", [list(r) for r in relevant], m), hidden):
+        visible = np.ones(m, dtype=bool)
+        visible[list(hid)] = False
+        rel = [i for i in dict.fromkeys(rel) if visible[i]]
+        v = row[visible]
+        out.append(np.array([1 + (v > row[i]).sum() + 0.5 * ((v == row[i]).sum() - 1) for i in rel], dtype=float))
+    return out
 
 
 RANKING_METRICS = {

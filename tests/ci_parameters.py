@@ -5,7 +5,7 @@ Each keeps its story but encodes fewer items or sweeps fewer settings. Not part 
 """
 CI_PARAMETERS = {
     "00_welcome": {"N_ITEMS_SHOWN": 4},
-    "01_encoding": {"N_ITEMS": 240, "N_TIMING": 8},
+    "01_encoding": {"N_ITEMS": 240, "N_TIMING": 8, "N_SIZE": 8},
     "02_fusion": {"ALPHAS": [0.0, 0.5, 1.0], "IMAGE_SIZE": 64, "PCA_DIM": 32},
     "03_ranking": {"N_LOOP_USERS": 3},
     "04_tiering": {"THRESHOLDS": [0.6], "HALF_LIVES": [90.0], "EMERGING_TRENDS": [1.2], "FADING_TRENDS": [0.8],

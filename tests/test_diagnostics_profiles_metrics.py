@@ -37,6 +37,9 @@ def test_keyword_vs_semantic_counts(tiny_bert):
     assert t.loc["shoe", "keyword recall"] == 1 and t.loc["book", "keyword recall"] == 0
     assert t.loc["shoe", "items"] == 2
     assert t["semantic R-precision"].between(0, 1).all()
+    # keyword precision counts the matched texts: "shoes" matches both shoe texts, "camera" the one camera text
+    assert t.loc["shoe", "keyword precision"] == 1 and t.loc["shoe", "keyword matches"] == 2
+    assert np.isnan(t.loc["book", "keyword precision"]) and t.loc["book", "keyword matches"] == 0
 
 
 def log(rows):
