@@ -1,0 +1,168 @@
+"""Sentences computed from results: the prose under a figure or a table, so a re-run on other data never carries a
+stale number or a verdict its interval does not support.
+
+Not analysis (the numbers come from ``evaluate``, ``recovery``, ``explain``) and not drawing (``plots``).
+"""
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from . import constants as C
+
+
+def _get(p, *names):
+    for n in names:
+        if isinstance(p, dict) or isinstance(p, pd.Series):
+            if n in p:
+                return p[n]
+        elif hasattr(p, n):
+            return getattr(p, n)
+    raise ValueError(f"paired result {p!r} has none of {names}; pass an evaluate.PairedDiff or a row with "
+                     "a, b, diff, lo, hi (evaluate.paired_to_dict)")
+
+
+def _fmt(x: float, digits: int) -> str:
+    return f"{x:+.{digits}f}".replace("-", "−")
+
+
+def paired_verdict(lo: float, hi: float) -> str:
+    """"above", "below", "tied" or "untested" (no interval) for an interval of a difference a − b."""
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return "untested"
+    return "above" if lo > 0 else "below" if hi < 0 else "tied"
+
+
+def paired_sentence(p, digits: int = 4, what: str | None = None) -> str:
+    """One sentence for a paired difference a − b: the difference, its 95% interval, the users, and the verdict the
+    interval supports ("tied" whenever it covers 0, however large the ratio of the means).
+
+    ``p``: an ``evaluate.PairedDiff`` or a row with a, b, diff, lo, hi (and optionally metric, users or n).
+    """
+    a, b = _get(p, "a"), _get(p, "b")
+    diff, lo, hi = float(_get(p, "diff")), float(_get(p, "lo")), float(_get(p, "hi"))
+    try:
+        n = int(_get(p, "users", "n"))
+    except (ValueError, TypeError):
+        n = None
+    try:
+        metric = what or _get(p, "metric")
+    except ValueError:
+        metric = what or "the score"
+    users = f" over {n} users" if n is not None else ""
+    verdict = paired_verdict(lo, hi)
+    if verdict == "untested":
+        return f"{a} − {b} on {metric}{users}: {_fmt(diff, digits)}, with no interval (too few users to judge)."
+    reading = {"above": f"{a} is better (the interval lies above 0)",
+               "below": f"{b} is better (the interval lies below 0)",
+               "tied": "tied (the interval covers 0)"}[verdict]
+    return (f"{a} − {b} on {metric}{users}: {_fmt(diff, digits)} [{_fmt(lo, digits)}, {_fmt(hi, digits)}]: "
+            f"{reading}.")
+
+
+def paired_figure_sentence(paired: pd.DataFrame, digits: int = 4) -> str:
+    """The sentence under a figure of paired differences (``plots.plot_paired_by_group``): per panel (group), which
+    methods lie above the reference, which below, which are tied with it, with the clearest difference quoted."""
+    need = {"group", "a", "b", "diff", "lo", "hi"}
+    if not isinstance(paired, pd.DataFrame) or not need <= set(paired.columns) or paired.empty:
+        raise ValueError(f"paired must be a non-empty DataFrame with columns {sorted(need)}; "
+                         "pass the frame you drew with plots.plot_paired_by_group")
+    parts = []
+    for group, g in paired.groupby("group", sort=False):
+        ref = g["b"].iloc[0]
+        v = [paired_verdict(lo, hi) for lo, hi in zip(g["lo"], g["hi"])]
+        g = g.assign(verdict=v)
+        said = []
+        for kind, word in (("above", "above"), ("below", "below")):
+            rows = g[g["verdict"] == kind]
+            if len(rows):
+                r = rows.loc[rows["diff"].abs().idxmax()]
+                said.append(f"{', '.join(rows['a'])} {word} it (e.g. {r['a']} {_fmt(r['diff'], digits)} "
+                            f"[{_fmt(r['lo'], digits)}, {_fmt(r['hi'], digits)}])")
+        tied = g.loc[g["verdict"] == "tied", "a"].tolist()
+        if tied:
+            said.append(f"{', '.join(tied)} tied with it")
+        untested = g.loc[g["verdict"] == "untested", "a"].tolist()
+        if untested:
+            said.append(f"{', '.join(untested)} untested (too few users)")
+        parts.append(f"on {group}, against {ref}: " + "; ".join(said))
+    text = "; ".join(parts) if len(parts) == 1 else ". ".join(p[0].upper() + p[1:] for p in parts)
+    return text[0].upper() + text[1:] + ". An interval that covers 0 is a tie, whatever the means say."
+
+
+def story_recovery(pairs: pd.DataFrame, user) -> str:
+    """How well one user's discovered tiers match their true ones, said plainly (including when badly).
+
+    ``pairs``: ``recovery(...)["pairs"]`` (columns user_id, label, true, found).
+    """
+    need = {C.USER, "label", "true", "found"}
+    if not isinstance(pairs, pd.DataFrame) or not need <= set(pairs.columns):
+        raise ValueError(f"pairs must be recovery(...)['pairs'] with columns {sorted(need)}")
+    mine = pairs[pairs[C.USER] == user]
+    true = mine[mine["true"] != "none (exploration)"]
+    if true.empty:
+        return f"{user} has no true interest the tiering could be checked against."
+    right = true[true["true"] == true["found"]]
+    said = "; ".join(f"{r.label} ({r.true}) found as {'**' + r.found + '**' if r.true != r.found else r.found}"
+                     for r in true.itertuples())
+    share = len(right) / len(true)
+    how = "well" if share == 1 else "partly" if share >= 0.5 else "badly"
+    rule = ("every true tier found" if share == 1 else "at least half found" if share >= 0.5 else
+            "fewer than half found")
+    extra = mine[mine["true"] == "none (exploration)"]
+    tail = (f" {len(extra)} discovered interest(s) match no true interest (exploration: gifts, curiosity), tiered "
+            f"{', '.join(sorted(set(extra['found'])))}." if len(extra) else "")
+    return (f"Against the truth, {user}'s tiers are recovered {how} ({len(right)} of {len(true)} true interests in "
+            f"their own tier; {rule}): {said}.{tail}")
+
+
+def emerging_reading(ev, recovered: set, reference: str = "single vector", method: str = "tier-aware",
+                     n_boot: int = 1000, seed: int = C.SEED) -> str:
+    """Notebook 04's reading of the tier-aware comparison: NDCG and emerging-interest recall as paired differences
+    (tied when the interval covers 0), and how emerging recall depends on whether the training period showed the
+    interest (``recovered``: users whose true emerging interest was found as emerging in training)."""
+    k = ev.k
+    nd = ev.compare(method, reference, "ndcg", n_boot=n_boot, seed=seed)
+    em = ev.compare(method, reference, "emerging-interest recall", n_boot=n_boot, seed=seed)
+    pu = ev.per_user[ev.per_user["emerging-interest recall"].notna()].assign(
+        found=lambda d: d["user"].isin(set(recovered)))
+    by = pu.groupby(["found", "method"])["emerging-interest recall"].mean().unstack()
+    users = pu.loc[pu["method"] == method, "found"]
+    out = [f"NDCG@{k}: {paired_sentence(nd)}",
+           f"Emerging-interest recall: {paired_sentence(em)} (means {em.mean_a:.4f} against {em.mean_b:.4f}; "
+           + ("a ratio of means is no evidence while the interval covers 0)." if paired_verdict(em.lo, em.hi) == "tied"
+              else "the interval, not the ratio, is the evidence).")]
+    if len(users) and True in by.index and False in by.index:
+        out.append(f"Only {users.mean():.0%} of the {len(users)} users with such test items had their emerging "
+                   f"interest found as emerging in the training period (it starts late in the log); for them, "
+                   f"{method} recalls {by.loc[True, method]:.3f} of it against {by.loc[True, reference]:.3f}, for "
+                   f"the others {by.loc[False, method]:.3f} against {by.loc[False, reference]:.3f}.")
+    return " ".join(out)
+
+
+def coverage_reading(table: pd.DataFrame, ev, methods=("tier-aware", "multi-interest", "single vector")) -> str:
+    """Interest coverage of each method (``table``: per-method means with an "interest coverage" column) and how
+    many test users could show a fading interest at all."""
+    cov = table["interest coverage"]
+    n_fading = int(ev.per_user.loc[ev.per_user["method"] == methods[0], "fading-interest recall"].notna().sum())
+    most = cov.idxmax()
+    return (f"Interest coverage: " + ", ".join(f"{cov[m]:.2f} ({m})" for m in methods if m in cov)
+            + f": {most} covers most; only {n_fading} of the {ev.users['evaluated']} test users have any test item "
+            "from a true fading interest, so dropping fading interests costs little measured accuracy here.")
+
+
+def fidelity_pairs(fid: dict, k: int, n_boot: int = 1000, seed: int = C.SEED) -> pd.DataFrame:
+    """Per method, the paired difference "leaves the top k with the cited items removed" − "with random ones
+    removed", in the frame ``plots.plot_paired_by_group`` draws (one group, the random removal as reference)."""
+    from .evaluate import paired_ci
+
+    rows = []
+    for name, f in fid.items():
+        cited = f[f"leaves top-{k} (cited removed)"].astype(float).to_numpy()
+        rand = f[f"leaves top-{k} (random removed)"].astype(float).to_numpy()
+        d, lo, hi = paired_ci(cited, rand, n_boot=n_boot, seed=seed)
+        rows.append({"group": "fidelity", "a": name, "b": "random items removed", "diff": d, "lo": lo, "hi": hi,
+                     "users": len(f)})
+    return pd.DataFrame(rows)

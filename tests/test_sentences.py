@@ -1,0 +1,80 @@
+"""Sentences computed from results (course_lib.sentences) and the story user's rule (course_lib.story)."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from course_lib import constants as C
+from course_lib import sentences as S
+from course_lib.data import Split
+from course_lib.evaluate import PairedDiff
+from course_lib.story import story_sentence, story_user
+
+
+def test_paired_sentence_says_tied_whenever_the_interval_covers_zero():
+    # a 2x ratio of the means, yet the interval covers 0: the sentence must say tied, not better
+    p = PairedDiff("tier-aware", "single vector", "emerging recall", "all", 286, 0.0291, 0.0141, 0.0150, -0.0058,
+                   0.0364)
+    text = S.paired_sentence(p)
+    assert "tied" in text and "better" not in text
+    assert "+0.0150 [−0.0058, +0.0364]" in text and "286 users" in text
+    assert "tier-aware is better" in S.paired_sentence({**p.to_dict(), "lo": 0.001})
+    assert "single vector is better" in S.paired_sentence({**p.to_dict(), "diff": -0.02, "lo": -0.03, "hi": -0.01})
+    assert "no interval" in S.paired_sentence({**p.to_dict(), "lo": np.nan, "hi": np.nan})
+    with pytest.raises(ValueError, match="has none of"):
+        S.paired_sentence({"a": "x"})
+
+
+def test_paired_figure_sentence_sorts_methods_by_their_interval():
+    df = pd.DataFrame({"group": ["ndcg"] * 3, "a": ["m1", "m2", "m3"], "b": ["ref"] * 3,
+                       "diff": [0.05, -0.001, -0.2], "lo": [0.01, -0.01, -0.3], "hi": [0.09, 0.008, -0.1]})
+    text = S.paired_figure_sentence(df)
+    assert text.startswith("On ndcg, against ref: m1 above it (e.g. m1 +0.0500 [+0.0100, +0.0900])")
+    assert "m3 below it (e.g. m3 −0.2000" in text and "m2 tied with it" in text
+    two = S.paired_figure_sentence(pd.concat([df, df.assign(group="recall")]))
+    assert "On ndcg" in two and ". On recall" in two
+    with pytest.raises(ValueError, match="non-empty DataFrame"):
+        S.paired_figure_sentence(df.drop(columns="lo"))
+
+
+def _pairs(found):
+    true = ["core", "secondary", "emerging", "fading"]
+    rows = [{C.USER: "u1", "label": f"l{i}", "true": t, "found": f} for i, (t, f) in enumerate(zip(true, found))]
+    rows.append({C.USER: "u1", "label": "x", "true": "none (exploration)", "found": "peripheral"})
+    rows.append({C.USER: "u2", "label": "l0", "true": "core", "found": "core"})
+    return pd.DataFrame(rows)
+
+
+def test_story_recovery_says_well_partly_or_badly_by_count():
+    assert "well" in S.story_recovery(_pairs(["core", "secondary", "emerging", "fading"]), "u1")
+    assert "partly (2 of 4 true" in S.story_recovery(_pairs(["core", "secondary", "missed", "peripheral"]), "u1")
+    bad = S.story_recovery(_pairs(["secondary", "core", "missed", "fading"]), "u1")
+    assert "badly (1 of 4 true" in bad and "l0 (core) found as **secondary**" in bad
+    assert "1 discovered interest(s) match no true interest" in bad
+    assert "no true interest" in S.story_recovery(_pairs(["core"] * 4), "u9")
+
+
+def _shop():
+    class DS:  # the three tables story_user reads
+        pass
+    ds = DS()
+    users = [f"u{i}" for i in range(7)]
+    ds.users = pd.DataFrame({C.USER: users, C.DESCRIPTION: ["I cook", "", "I run", "I read", "I ski", "me", "hi"]})
+    ds.truth = pd.DataFrame({C.USER: [u for u in users for _ in range(2)],
+                             C.TIER: ["emerging", "fading"] * 6 + ["core", "core"]})
+    n_train = [5, 3, 9, 1, 7, 7, 4]  # u1 has no description, u6 no emerging/fading interest
+    train = pd.DataFrame({C.USER: [u for u, n in zip(users, n_train) for _ in range(n)]})
+    test = pd.DataFrame({C.USER: ["u0", "u1", "u2", "u4", "u5", "u6"]})  # u3 has no test events
+    return ds, Split(train, test)
+
+
+def test_story_user_is_the_median_of_the_eligible_users_by_hand():
+    ds, split = _shop()
+    # eligible: u0 (5), u2 (9), u4 (7), u5 (7): sorted (5 u0, 7 u4, 7 u5, 9 u2); lower median = index 1 -> u4
+    assert story_user(ds, split) == "u4"
+    assert "among the 4 returning users" in story_sentence(ds, split) and "(7;" in story_sentence(ds, split)
+    ds.truth = None  # without truth the interest condition drops: u0 5, u2 9, u4 7, u5 7, u6 4 -> median u4 (7)
+    assert story_user(ds, split) == "u4"
+    with pytest.raises(ValueError, match="no user has events both before and after"):
+        story_user(ds, Split(split.train, split.test.iloc[0:0]))
+    with pytest.raises(TypeError, match="split must be a course_lib.data.Split"):
+        story_user(ds, object())
