@@ -61,6 +61,19 @@ class ClusterInfo:
 
 
 _INFO: ClusterInfo | None = None
+NATIVE_LOG_LEVEL = "fatal"  # level of Ray's C++ logs unless RAY_BACKEND_LOG_LEVEL is set
+
+
+def shown_info(info: ClusterInfo) -> dict:
+    """``info`` as a dict fit to show or share: a local cluster's address is this machine's network address, so its
+    host is written "this machine" (the port stays); a remote address is what you typed and stays as it is."""
+    if not isinstance(info, ClusterInfo):
+        raise TypeError(f"info must be the ClusterInfo that scale.connect() returns, got {type(info).__name__}")
+    out = {f: getattr(info, f) for f in info.__dataclass_fields__}
+    if info.started_here and info.address:
+        port = info.address.rsplit(":", 1)[-1] if ":" in info.address else ""
+        out["address"] = f"this machine:{port}" if port else "this machine"
+    return out
 
 
 def _parse_address(address: str) -> tuple[str, int]:
@@ -115,6 +128,9 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, object_s
         target = None
     source = "address" if address not in (None, "local") else "RAY_ADDRESS"
     quiet = dict(log_to_driver=False, configure_logging=False)  # worker logs: /tmp/ray/session_latest/logs
+    # Ray's C++ notices (e.g. core_worker.cc on actors that may restart) go to the driver's stderr, which a notebook
+    # shows in red; errors still arrive as Python exceptions. Set RAY_BACKEND_LOG_LEVEL yourself to see them.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", NATIVE_LOG_LEVEL)
     if target is None:
         auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
         level = auth.level

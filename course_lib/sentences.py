@@ -166,3 +166,88 @@ def fidelity_pairs(fid: dict, k: int, n_boot: int = 1000, seed: int = C.SEED) ->
         rows.append({"group": "fidelity", "a": name, "b": "random items removed", "diff": d, "lo": lo, "hi": hi,
                      "users": len(f)})
     return pd.DataFrame(rows)
+
+
+def ray_cost_reading(one_s: float, ray_s: float, cpus: float, workers: int) -> str:
+    """Notebook 10's reading of encoding in one process against Ray workers on the same machine: who won, the
+    throughput ratio, and where Ray's overhead comes from."""
+    for name, v in (("one_s", one_s), ("ray_s", ray_s)):
+        if not (isinstance(v, (int, float)) and v > 0 and math.isfinite(v)):
+            raise ValueError(f"{name} must be a positive number of seconds, got {v!r}")
+    ratio = one_s / ray_s
+    who = ("Ray wins here (more than 10% faster)" if ratio > 1.1 else
+           "One process wins here (Ray more than 10% slower)" if ratio < 1 / 1.1 else
+           "A tie here (within 10%)")
+    return (f"Compute cost (计算成本高), measured: on this machine ({cpus:.0f} CPU cores) Ray with {workers} workers "
+            f"took {ray_s:.1f} s against {one_s:.1f} s for one process, {ratio:.2f}× the throughput. {who}: both "
+            "sides use the same cores, and Ray adds starting its workers, loading the model once per worker and "
+            "moving batches between processes. Ray pays off when there is more hardware than one process can use "
+            "(more machines, or one GPU per worker), which this notebook does not measure; `benchmarks/bench_scale.py` "
+            "compares 1 and 2 workers.")
+
+
+def _and_join(words: list) -> str:
+    return " and ".join(words) if len(words) < 3 else ", ".join(words[:-1]) + " and " + words[-1]
+
+
+def index_verdict(a: pd.Series, b: pd.Series, k: int) -> str:
+    """Which of two index rows wins on recall, query time, memory and build time; times within 10% (noisy on a
+    shared machine) and recall within 1% are ties, memory must be equal to tie."""
+    wins, ties = {}, []
+    for what, col, higher, margin in [("recall", f"recall@{k}", True, 0.01), ("query time", "ms per query", False, 0.1),
+                                      ("memory", "MiB", False, 0.0), ("build time", "build s", False, 0.1)]:
+        x, y = (a[col], b[col]) if higher else (b[col], a[col])
+        name = a["index"] if x > y * (1 + margin) else b["index"] if y > x * (1 + margin) else None
+        if name:
+            wins.setdefault(name, []).append(what)
+        else:
+            ties.append(f"{what} (within {margin:.0%})" if margin else f"{what} (equal)")
+    out = "; ".join(f"{name} wins on {_and_join(w)}" for name, w in wins.items())
+    return out + (f"; they tie on {_and_join(ties)}" if ties else "")
+
+
+def index_reading(table: pd.DataFrame, k: int, pq_m: int, rerank: int) -> str:
+    """Notebook 10's reading of the exact / HNSW / IVF-PQ / IVF-PQ + re-rank table (rows in the order measured:
+    one exact row, then each index's settings from the narrowest search to the widest)."""
+    need = {"index", "setting", "build s", "MiB", "ms per query", f"recall@{k}"}
+    if not isinstance(table, pd.DataFrame) or not need <= set(table.columns):
+        raise ValueError(f"table must be notebook 10's index table with columns {sorted(need)}")
+    kinds = set(table["index"])
+    if not {"exact", "HNSW", "IVF-PQ", "IVF-PQ + re-rank"} <= kinds:
+        raise ValueError(f"table must hold exact, HNSW, IVF-PQ and IVF-PQ + re-rank rows, got {sorted(kinds)}")
+    rec = f"recall@{k}"
+
+    def rows_of(kind):
+        return table[table["index"] == kind]
+
+    def best_row(kind):  # an index's highest recall (the first, cheapest setting that reaches it)
+        rows = rows_of(kind)
+        return rows.loc[rows[rec].idxmax()]
+
+    def describe(row):
+        return (f"**{row['index']}** ({row['setting']}) finds {row[rec]:.1%} of the exact top-{k} in "
+                f"{row['ms per query']:.3f} ms per query, with {row['MiB']:,.0f} MiB and {row['build s']:.0f} s of "
+                "build")
+
+    ex, h, r = rows_of("exact").iloc[0], best_row("HNSW"), best_row("IVF-PQ + re-rank")
+    q0, q = rows_of("IVF-PQ").iloc[0], rows_of("IVF-PQ").iloc[-1]  # the narrowest and the widest search
+    lo, hi = (h, r) if h[rec] <= r[rec] else (r, h)
+    hi_rows = rows_of(hi["index"])
+    match = hi_rows[hi_rows[rec] >= lo[rec]].sort_values("ms per query").iloc[0]
+    ratio = match["ms per query"] / lo["ms per query"]
+    pace = "about as fast" if abs(ratio - 1) <= 0.1 else f"{ratio:.1f}× slower" if ratio > 1 else f"{1 / ratio:.1f}× faster"
+    hn = rows_of("HNSW")[rec]
+    return (
+        f"Exact search takes {ex['ms per query']:.2f} ms per query (best of 3 runs, like every row) and holds the "
+        f"whole matrix ({ex['MiB']:,.0f} MiB). **HNSW** keeps every vector plus its links ({h['MiB']:,.0f} MiB); its "
+        f"recall grows with efSearch from {hn.iloc[0]:.1%} to {hn.iloc[-1]:.1%}. **IVF-PQ** keeps {pq_m}-byte codes "
+        f"instead of the vectors: {q['MiB']:,.0f} MiB, {ex['MiB'] / q['MiB']:.0f}× less than the matrix; from its "
+        f"narrowest to its widest search its recall moves from {q0[rec]:.1%} to {q[rec]:.1%}"
+        + (": its codes are approximations, and more clusters cannot make them exact. " if q[rec] - q0[rec] < 0.05
+           else ". ")
+        + f"Re-scoring its best {rerank * k} candidates with the exact vectors needs those vectors again "
+        f"({r['MiB']:,.0f} MiB here).\n\n"
+        f"**In this run**, at each one's best recall: {describe(h)}; {describe(r)}. {index_verdict(h, r, k)}. At "
+        f"matched recall, the fastest {hi['index']} setting that finds at least {lo['index']}'s best {lo[rec]:.1%} is "
+        f"{match['setting']} ({match[rec]:.1%} in {match['ms per query']:.3f} ms): {pace} than {lo['index']} at "
+        f"{lo['setting']}.")

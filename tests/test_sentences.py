@@ -78,3 +78,33 @@ def test_story_user_is_the_median_of_the_eligible_users_by_hand():
         story_user(ds, Split(split.train, split.test.iloc[0:0]))
     with pytest.raises(TypeError, match="split must be a course_lib.data.Split"):
         story_user(ds, object())
+
+
+def test_ray_cost_reading_names_the_winner_with_a_ten_percent_margin():
+    assert "One process wins here" in S.ray_cost_reading(5.4, 15.9, 2, 2) and "0.34×" in S.ray_cost_reading(5.4, 15.9, 2, 2)
+    assert "Ray wins here" in S.ray_cost_reading(10.0, 5.0, 8, 4)
+    assert "A tie here" in S.ray_cost_reading(10.0, 10.5, 8, 4)
+    assert "计算成本高" in S.ray_cost_reading(1.0, 1.0, 2, 2)
+    with pytest.raises(ValueError, match="ray_s must be a positive number"):
+        S.ray_cost_reading(1.0, 0.0, 2, 2)
+
+
+def _index_table():
+    rows = [("exact", "-", 0.0, 73.0, 0.419, 1.000), ("HNSW", "efSearch 16", 2.4, 80.0, 0.022, 0.916),
+            ("HNSW", "efSearch 256", 2.4, 80.0, 0.189, 0.998), ("IVF-PQ", "nprobe 1", 2.3, 4.0, 0.018, 0.675),
+            ("IVF-PQ", "nprobe 16", 2.3, 4.0, 0.046, 0.697), ("IVF-PQ + re-rank", "nprobe 1, 32·k", 2.4, 77.0, 0.047, 0.949),
+            ("IVF-PQ + re-rank", "nprobe 16, 32·k", 2.4, 77.0, 0.125, 0.999)]
+    return pd.DataFrame(rows, columns=["index", "setting", "build s", "MiB", "ms per query", "recall@10"])
+
+
+def test_index_reading_by_hand():
+    text = S.index_reading(_index_table(), 10, 48, 32)
+    assert "from 91.6% to 99.8%" in text and "4 MiB, 18× less than the matrix" in text  # 73 / 4 = 18.25
+    assert "more clusters cannot make them exact" in text  # 0.697 − 0.675 < 0.05
+    # re-rank's best (99.9%) is above HNSW's best (99.8%); its cheapest setting reaching 99.8% is nprobe 16 (0.125 ms),
+    # 0.189 / 0.125 = 1.5× faster than HNSW at efSearch 256
+    assert "is nprobe 16, 32·k (99.9% in 0.125 ms): 1.5× faster than HNSW at efSearch 256" in text
+    # verdict at best recall: recall within 1% tie; time 0.125 vs 0.189 -> re-rank; memory 77 < 80 -> re-rank
+    assert "IVF-PQ + re-rank wins on query time and memory; they tie on recall (within 1%) and build time" in text
+    with pytest.raises(ValueError, match="must hold exact, HNSW"):
+        S.index_reading(_index_table().iloc[:3], 10, 48, 32)
