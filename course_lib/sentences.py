@@ -251,3 +251,92 @@ def index_reading(table: pd.DataFrame, k: int, pq_m: int, rerank: int) -> str:
         f"matched recall, the fastest {hi['index']} setting that finds at least {lo['index']}'s best {lo[rec]:.1%} is "
         f"{match['setting']} ({match[rec]:.1%} in {match['ms per query']:.3f} ms): {pace} than {lo['index']} at "
         f"{lo['setting']}.")
+
+
+NAMING_COLUMNS = ("(a) free generation", "(b) constrained choice", "(c) embedding")
+
+
+def _naming_frame(correct: pd.DataFrame) -> pd.DataFrame:
+    if not isinstance(correct, pd.DataFrame) or not set(NAMING_COLUMNS) <= set(correct.columns) or correct.empty:
+        raise ValueError(f"correct must be a non-empty DataFrame of True/False with columns {list(NAMING_COLUMNS)} "
+                         "(one row per interest: was it named right?)")
+    return correct[list(NAMING_COLUMNS)].astype(float)
+
+
+def naming_verdict(correct: pd.DataFrame, n_boot: int = 1000, seed: int = C.SEED) -> str:
+    """Did the LLM beat a plain sentence encoder at naming interests? Embedding − constrained choice, paired over the
+    same interests: better only when the interval lies above 0, else "too few to call"."""
+    from .evaluate import paired_ci
+
+    c = _naming_frame(correct)
+    acc = c.mean()
+    emb, llm_best = acc["(c) embedding"], max(acc["(a) free generation"], acc["(b) constrained choice"])
+    d, lo, hi = paired_ci(c["(c) embedding"].to_numpy(), c["(b) constrained choice"].to_numpy(), n_boot=n_boot,
+                          seed=seed)
+    n = len(c)
+    differ = int((c["(c) embedding"] != c["(b) constrained choice"]).sum())
+    head = ("The LLM did **not** beat the embedding baseline" if emb > llm_best else
+            "The LLM only tied the embedding baseline" if emb == llm_best else "The LLM beat the embedding baseline")
+    verdict = paired_verdict(lo, hi)
+    return (head + f": embedding naming got {emb:.0%} of the interests right, constrained choice "
+            f"{acc['(b) constrained choice']:.0%}, free generation {acc['(a) free generation']:.0%}. The paired "
+            f"interval of embedding − constrained choice, [{_fmt(lo, 2)}, {_fmt(hi, 2)}], "
+            + {"above": f"lies above 0: the embedding is clearly better on these {n} interests.",
+               "below": f"lies below 0: constrained choice is clearly better on these {n} interests.",
+               "tied": f"includes 0{' (its lower end)' if lo == 0 else ''}: the two differ on {differ} of {n} "
+                       "interests, too few to call the gap more than chance.",
+               "untested": "cannot be computed (too few interests)."}[verdict])
+
+
+def naming_reading(correct: pd.DataFrame, off_format: int, n_boot: int = 1000, seed: int = C.SEED) -> str:
+    """08's paragraph on naming: the two paired differences, the off-format free names, and :func:`naming_verdict`."""
+    from .evaluate import paired_ci
+
+    c = _naming_frame(correct)
+    d_bc = paired_ci(c["(c) embedding"].to_numpy(), c["(b) constrained choice"].to_numpy(), n_boot=n_boot, seed=seed)
+    d_ab = paired_ci(c["(b) constrained choice"].to_numpy(), c["(a) free generation"].to_numpy(), n_boot=n_boot,
+                     seed=seed)
+    return (f"On {len(c)} interests: embedding − constrained choice {_fmt(d_bc[0], 2)} [{_fmt(d_bc[1], 2)}, "
+            f"{_fmt(d_bc[2], 2)}], constrained choice − free generation {_fmt(d_ab[0], 2)} [{_fmt(d_ab[1], 2)}, "
+            f"{_fmt(d_ab[2], 2)}] (paired, share correct). {off_format} free names were off-format; constrained "
+            "choice cannot be, by construction: it only ever picks one of the labels. A plain sentence encoder, "
+            "which never generates anything, is the yardstick a generative model has to beat here. "
+            + naming_verdict(correct, n_boot, seed))
+
+
+def naming_figure_reading(full_naming: dict | None, n_this_run: int) -> str:
+    """The sentence under 08's naming figure: the full run's best namer and whether its Wilson interval lies above
+    the others' (``full_naming``: method -> {"accuracy", "lo", "hi", "interests"}; None: this run only)."""
+    if not full_naming:
+        return (f"*Reading the figure.* Only this run's {n_this_run} interests are shown: their intervals are wide, "
+                "so overlapping bars are not told apart.")
+    best = max(full_naming, key=lambda m: full_naming[m]["accuracy"])
+    others = [m for m in full_naming if m != best]
+    apart = all(full_naming[best]["lo"] > full_naming[m]["hi"] for m in others)
+    b = full_naming[best]
+    return (f"*Reading the figure.* On all {b['interests']} interests of the full run, **{best}** names the most right "
+            f"({b['accuracy']:.0%}, interval [{b['lo']:.0%}, {b['hi']:.0%}]); "
+            + ", ".join(f"{m} {full_naming[m]['accuracy']:.0%}" for m in others)
+            + (". Its interval lies above the others': the ranking is not chance." if apart else
+               ". Some intervals overlap: those methods are not told apart.")
+            + f" This run's {n_this_run} interests give wide intervals; read the full bars.")
+
+
+def profiler_reading(prof: pd.DataFrame, ndcg_by_query: dict, n_users: int, fell_back: int, fact_free: int,
+                     k: int) -> str:
+    """08's reading of the LLM-as-profiler comparison. ``prof``: rows query, score, lo (paired against the history
+    mean); ``ndcg_by_query``: query -> per-user NDCG values; the counts of summaries that fell back to the template
+    (and of those, the fact-free ones)."""
+    best = prof[prof["lo"] > 0]
+    hitless = [name for name, v in ndcg_by_query.items() if len(pd.Series(v).dropna())
+               and (pd.Series(v).dropna() == 0).all()]
+    out = ("Clearly better than the history mean (paired interval above 0): "
+           + "; ".join(f"{r['query']} on {r['score']}" for _, r in best.iterrows()) + ". " if len(best) else
+           "No summary query is clearly better than the history mean here (no paired interval lies entirely above "
+           "0). ")
+    if hitless:
+        out += (f"No tail user got a test hit in the top {k} from the {' and '.join(hitless)} "
+                f"quer{'y' if len(hitless) == 1 else 'ies'} (NDCG 0 for every user), so an NDCG interval between "
+                "two such queries is [0, 0] by construction and says nothing about which is better. ")
+    return (out + f"{fell_back} of {n_users} LLM summaries fell back to the template ({fact_free} of them fact-free); "
+            f"with {n_users} users, read the intervals, not the means.")

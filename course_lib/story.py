@@ -21,6 +21,8 @@ def _candidates(ds, split) -> tuple[pd.Series, list[str]]:
     n_train = split.train.groupby(C.USER).size()
     pool = n_train[n_train.index.isin(set(split.test[C.USER]))]
     used = ["events in the test period"]
+    if pool.empty:  # a split whose test period has no returning user (a tiny sample): drop that condition, say so
+        pool, used = n_train, ["training events (none has test events in this split)"]
     if C.DESCRIPTION in ds.users.columns:
         said = ds.users.loc[ds.users[C.DESCRIPTION].fillna("").str.strip().str.len() > 0, C.USER]
         if len(set(said) & set(pool.index)):
@@ -36,10 +38,11 @@ def _candidates(ds, split) -> tuple[pd.Series, list[str]]:
 def story_user(ds, split) -> str:
     """The user of :data:`RULE`: among returning users with test events (and, where the data has them, a
     self-description and a true emerging and fading interest), the one with the median number of training events.
-    With an even count the lower median; equal counts are ordered by user id."""
+    With an even count the lower median; equal counts are ordered by user id. A condition no user meets is dropped
+    (and :func:`story_sentence` says which applied)."""
     pool, _ = _candidates(ds, split)
     if pool.empty:
-        raise ValueError("no user has events both before and after the split's cut; use a split with a test period "
+        raise ValueError("split.train has no events, so no user can be followed; use a split with a training period "
                          "(make_split(ds.interactions, 'global', test_frac=0.2))")
     order = sorted(pool.items(), key=lambda kv: (kv[1], str(kv[0])))
     return order[(len(order) - 1) // 2][0]
@@ -51,6 +54,6 @@ def story_sentence(ds, split) -> str:
     user = story_user(ds, split)
     n = int(pool[user])
     span = f"{int(pool.min())} to {int(pool.max())}"
-    return (f"The story user is **{user}**: among the {len(pool)} returning users with {', '.join(used)}, the one "
+    return (f"The story user is **{user}**: among the {len(pool)} users with {', '.join(used)}, the one "
             f"with the median number of training events ({n}; they range from {span}). The rule never looks at how "
             "well any method does for this user.")

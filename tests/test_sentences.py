@@ -71,11 +71,14 @@ def test_story_user_is_the_median_of_the_eligible_users_by_hand():
     ds, split = _shop()
     # eligible: u0 (5), u2 (9), u4 (7), u5 (7): sorted (5 u0, 7 u4, 7 u5, 9 u2); lower median = index 1 -> u4
     assert story_user(ds, split) == "u4"
-    assert "among the 4 returning users" in story_sentence(ds, split) and "(7;" in story_sentence(ds, split)
+    assert "among the 4 users with events in the test period" in story_sentence(ds, split) and "(7;" in story_sentence(ds, split)
     ds.truth = None  # without truth the interest condition drops: u0 5, u2 9, u4 7, u5 7, u6 4 -> median u4 (7)
     assert story_user(ds, split) == "u4"
-    with pytest.raises(ValueError, match="no user has events both before and after"):
-        story_user(ds, Split(split.train, split.test.iloc[0:0]))
+    # no user with test events: that condition drops (u0 5, u2 9, u3 1, u4 7, u5 7, u6 4 -> sorted 1,4,5,7,7,9: u0)
+    empty_test = Split(split.train, split.test.iloc[0:0])
+    assert story_user(ds, empty_test) == "u0" and "none has test events" in story_sentence(ds, empty_test)
+    with pytest.raises(ValueError, match="split.train has no events"):
+        story_user(ds, Split(split.train.iloc[0:0], split.test))
     with pytest.raises(TypeError, match="split must be a course_lib.data.Split"):
         story_user(ds, object())
 
@@ -108,3 +111,45 @@ def test_index_reading_by_hand():
     assert "IVF-PQ + re-rank wins on query time and memory; they tie on recall (within 1%) and build time" in text
     with pytest.raises(ValueError, match="must hold exact, HNSW"):
         S.index_reading(_index_table().iloc[:3], 10, 48, 32)
+
+
+def _correct(emb, choice, free):
+    return pd.DataFrame({"(a) free generation": free, "(b) constrained choice": choice, "(c) embedding": emb})
+
+
+def test_naming_verdict_calls_a_gap_only_when_the_interval_is_clear():
+    # embedding right on all 16, choice on 15: the paired interval has 0 as its lower end -> not more than chance
+    tied = S.naming_verdict(_correct([True] * 16, [True] * 15 + [False], [True] * 14 + [False] * 2), seed=0)
+    assert tied.startswith("The LLM did **not** beat the embedding baseline: embedding naming got 100%")
+    assert "constrained choice 94%, free generation 88%" in tied
+    assert "includes 0 (its lower end): the two differ on 1 of 16 interests" in tied
+    # choice wrong on 12 of 16 where the embedding is right: clearly better
+    clear = S.naming_verdict(_correct([True] * 16, [True] * 4 + [False] * 12, [False] * 16), seed=0)
+    assert "lies above 0: the embedding is clearly better on these 16 interests" in clear
+    same = S.naming_verdict(_correct([True, False], [True, False], [False, False]), seed=0)
+    assert same.startswith("The LLM only tied")
+    assert "3 free names were off-format" in S.naming_reading(_correct([True] * 4, [True] * 4, [True] * 4), 3)
+    with pytest.raises(ValueError, match="correct must be a non-empty DataFrame"):
+        S.naming_verdict(pd.DataFrame({"x": [True]}))
+
+
+def test_naming_figure_reading_says_whether_the_best_interval_is_apart():
+    full = {"embedding": {"accuracy": 0.95, "lo": 0.92, "hi": 0.97, "interests": 365},
+            "free generation": {"accuracy": 0.69, "lo": 0.64, "hi": 0.74, "interests": 365}}
+    text = S.naming_figure_reading(full, 16)
+    assert "**embedding** names the most right (95%, interval [92%, 97%]); free generation 69%" in text
+    assert "the ranking is not chance" in text
+    full["free generation"]["hi"] = 0.93
+    assert "not told apart" in S.naming_figure_reading(full, 16)
+    assert "Only this run's 16 interests" in S.naming_figure_reading(None, 16)
+
+
+def test_profiler_reading_explains_an_all_zero_ndcg():
+    prof = pd.DataFrame({"query": ["LLM summary", "template summary"], "score": ["in a true interest"] * 2,
+                         "lo": [-0.15, 0.01]})
+    text = S.profiler_reading(prof, {"LLM summary": [0, 0, np.nan], "history mean": [0.0], "template": [0, 0.2]},
+                              8, 2, 1, 10)
+    assert text.startswith("Clearly better than the history mean (paired interval above 0): template summary on in a")
+    assert "from the LLM summary and history mean queries (NDCG 0 for every user)" in text
+    assert "2 of 8 LLM summaries fell back to the template (1 of them fact-free)" in text
+    assert S.profiler_reading(prof.assign(lo=-1.0), {}, 8, 0, 0, 10).startswith("No summary query is clearly better")
