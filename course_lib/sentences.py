@@ -130,10 +130,11 @@ def emerging_reading(ev, recovered: set, reference: str = "single vector", metho
         found=lambda d: d["user"].isin(set(recovered)))
     by = pu.groupby(["found", "method"])["emerging-interest recall"].mean().unstack()
     users = pu.loc[pu["method"] == method, "found"]
-    out = [f"NDCG@{k}: {paired_sentence(nd)}",
-           f"Emerging-interest recall: {paired_sentence(em)} (means {em.mean_a:.4f} against {em.mean_b:.4f}; "
-           + ("a ratio of means is no evidence while the interval covers 0)." if paired_verdict(em.lo, em.hi) == "tied"
-              else "the interval, not the ratio, is the evidence).")]
+    out = [f"NDCG@{k}: {paired_sentence(nd, what=f'ndcg@{k}')}",
+           f"Emerging-interest recall: {paired_sentence(em)[:-1]}; the means are {em.mean_a:.4f} against "
+           f"{em.mean_b:.4f}, "
+           + ("but a ratio of means is no evidence while the interval covers 0." if paired_verdict(em.lo, em.hi) == "tied"
+              else "and the interval, not their ratio, is the evidence.")]
     if len(users) and True in by.index and False in by.index:
         out.append(f"Only {users.mean():.0%} of the {len(users)} users with such test items had their emerging "
                    f"interest found as emerging in the training period (it starts late in the log); for them, "
@@ -150,7 +151,7 @@ def coverage_reading(table: pd.DataFrame, ev, methods=("tier-aware", "multi-inte
     most = cov.idxmax()
     return (f"Interest coverage: " + ", ".join(f"{cov[m]:.2f} ({m})" for m in methods if m in cov)
             + f": {most} covers most; only {n_fading} of the {ev.users['evaluated']} test users have any test item "
-            "from a true fading interest, so dropping fading interests costs little measured accuracy here.")
+            "from a true fading interest, so this test period can hardly price dropping them.")
 
 
 def fidelity_pairs(fid: dict, k: int, n_boot: int = 1000, seed: int = C.SEED) -> pd.DataFrame:

@@ -131,6 +131,15 @@ def test_shown_info_hides_a_local_clusters_host_but_not_a_typed_address():
         scale.shown_info({"address": "x"})
 
 
+def test_native_stderr_is_muted_only_while_ray_starts(capfd):
+    os.write(2, b"before\n")
+    with scale._native_stderr_muted():
+        os.write(2, b"native notice\n")  # what Ray's C++ side prints at start
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "before" in err and "after" in err and "native notice" not in err
+
+
 def test_synthetic_vectors_are_unit_seeded_and_near_their_base():
     base = _clustered(50, 16, 0)
     a = scale.synthetic_vectors(1000, base, seed=1, chunk=300)

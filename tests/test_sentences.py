@@ -153,3 +153,23 @@ def test_profiler_reading_explains_an_all_zero_ndcg():
     assert "from the LLM summary and history mean queries (NDCG 0 for every user)" in text
     assert "2 of 8 LLM summaries fell back to the template (1 of them fact-free)" in text
     assert S.profiler_reading(prof.assign(lo=-1.0), {}, 8, 0, 0, 10).startswith("No summary query is clearly better")
+
+
+def test_emerging_reading_says_tied_for_a_doubled_mean_whose_interval_covers_zero():
+    from course_lib.evaluate import Evaluation
+
+    rng = np.random.default_rng(0)
+    users = [f"u{i}" for i in range(40)]
+    single = rng.random(40) * 0.02
+    tier = single + rng.normal(0.0, 0.05, 40)  # noisy: the interval covers 0 whatever the means
+    rows = []
+    for m, em in (("single vector", single), ("tier-aware", tier)):
+        for u, e in zip(users, em):
+            rows.append({"method": m, "user": u, "group": "returning", "segment": "head", "ndcg": 0.1,
+                         "emerging-interest recall": e})
+    ev = Evaluation.__new__(Evaluation)
+    ev.per_user, ev.k = pd.DataFrame(rows), 10
+    text = S.emerging_reading(ev, recovered=set(users[:10]))
+    assert "ndcg@10 over 40 users: +0.0000 [+0.0000, +0.0000]: tied" in text
+    assert "emerging-interest recall over 40 users" in text and "but a ratio of means is no evidence" in text
+    assert "Only 25% of the 40 users with such test items" in text
