@@ -341,3 +341,23 @@ def profiler_reading(prof: pd.DataFrame, ndcg_by_query: dict, n_users: int, fell
                 "two such queries is [0, 0] by construction and says nothing about which is better. ")
     return (out + f"{fell_back} of {n_users} LLM summaries fell back to the template ({fact_free} of them fact-free); "
             f"with {n_users} users, read the intervals, not the means.")
+
+
+def segment_reading(summary: pd.DataFrame) -> str:
+    """Which activity segment's tiers match the truth best (``recovery(...)["summary"]``: rows per segment, columns
+    "core found as core" and "|found − true| interests"), and which worst."""
+    need = {"core found as core", "|found − true| interests"}
+    if not isinstance(summary, pd.DataFrame) or not need <= set(summary.columns):
+        raise ValueError(f"summary must be recovery(...)['summary'] with columns {sorted(need)}")
+    seg = summary.drop(index="all", errors="ignore").dropna(subset=list(need))
+    if len(seg) < 2:
+        return "Only one segment of users here: nothing to compare."
+    core = seg["core found as core"]
+    gap = seg["|found − true| interests"]
+    best, worst = core.idxmax(), core.idxmin()
+    same = gap.idxmin() == best
+    return (f"**Reading it.** Core found as core is highest for **{best}** users ({core[best]:.2f}) and lowest for "
+            f"**{worst}** users ({core[worst]:.2f}); the number of interests is closest to the truth for {gap.idxmin()} "
+            f"users (|found − true| {gap.min():.2f})" + (", the same segment." if same else ".")
+            + " A short history often holds no event at all from a true interest, and an emerging or fading one "
+            "rarely leaves two: the ceiling table above measures how often.")

@@ -173,3 +173,12 @@ def test_emerging_reading_says_tied_for_a_doubled_mean_whose_interval_covers_zer
     assert "ndcg@10 over 40 users: +0.0000 [+0.0000, +0.0000]: tied" in text
     assert "emerging-interest recall over 40 users" in text and "but a ratio of means is no evidence" in text
     assert "Only 25% of the 40 users with such test items" in text
+
+
+def test_segment_reading_names_the_best_and_worst_segment():
+    summary = pd.DataFrame({"core found as core": [0.75, 0.58, 0.74, 0.92], "|found − true| interests": [1.3, 2.2, 1.3, 0.7]},
+                           index=["all", "tail", "torso", "head"])
+    text = S.segment_reading(summary)
+    assert "highest for **head** users (0.92) and lowest for **tail** users (0.58)" in text
+    assert "closest to the truth for head users (|found − true| 0.70), the same segment." in text
+    assert "nothing to compare" in S.segment_reading(summary.loc[["all", "head"]])
