@@ -345,6 +345,17 @@ class GenerationStats:
         """What producing every answer cost: the time spent now plus the recorded time of the cached ones."""
         return self.seconds + self.cached_seconds
 
+    def cost_text(self, what: str = "generation") -> str:
+        """What this step costs, in words: the time it took when it ran, even when its answers come from the cache
+        now ("took 90.2 s of generation when it ran (16 of 16 read from the cache now, 0.0 s)")."""
+        if self.prompts and self.cached == self.prompts:
+            return (f"took {self.cost_seconds:.1f} s of {what} when it ran ({self.cached} of {self.prompts} read from "
+                    f"the cache now, {self.seconds:.1f} s)")
+        if self.cached:
+            return (f"took {self.cost_seconds:.1f} s of {what}: {self.seconds:.1f} s now for {self.generated} "
+                    f"prompt(s), {self.cached_seconds:.1f} s when the {self.cached} cached one(s) ran")
+        return f"took {self.seconds:.1f} s of {what} ({self.prompts} prompt(s), none from the cache)"
+
 
 @dataclass
 class Choice:

@@ -252,14 +252,18 @@ def plot_interest_timeline(ds, user_id, ui, item_index_of: dict | None = None):
 PAIRED_COLUMNS = ("group", "a", "b", "diff", "lo", "hi")
 
 
-def plot_paired_by_group(paired: pd.DataFrame, metric: str = "ndcg", title: str = ""):
+def plot_paired_by_group(paired: pd.DataFrame, metric: str = "ndcg", title: str = "", reference: str = "best",
+                          group_word: str = " users"):
     """The report's key figure: in each user group, every method's paired difference from that group's best method,
     with its 95% interval (one panel per group, methods in the same rows).
 
     ``paired``: rows of ``evaluate.paired_to_dict`` (only those with ``reference == "best"`` are drawn) or any frame
     with columns group, a (the method), b (the group's best), diff, lo, hi; ``users`` and ``mean_b`` label the panels.
-    An interval that covers 0 is drawn orange ("tied with the best"); one below 0 blue; one of a single user (no
-    interval) grey.
+    An interval that covers 0 is drawn orange ("tied with the best"); one below 0 blue; one above 0 green; one of a
+    single user (no interval) grey.
+
+    ``reference`` names what ``b`` is ("best" for the report; e.g. "reference" when every method is compared with
+    one baseline); ``group_word`` follows each panel's group name (" users"; "" when groups are metrics).
     """
     checks.frame("paired", paired, PAIRED_COLUMNS, allow_empty=False,
                  fix="pass pd.DataFrame(evaluate.paired_to_dict(ev))")
@@ -282,27 +286,29 @@ def plot_paired_by_group(paired: pd.DataFrame, metric: str = "ndcg", title: str 
         g = df[df["group"] == group]
         best = g["b"].iloc[0]
         ax.axvline(0, color="k", lw=0.8)
-        ax.scatter([0], [row_of[best]], marker="*", s=160, color="tab:green", zorder=3, label="best (reference)")
+        ax.scatter([0], [row_of[best]], marker="*", s=160, color="tab:green", zorder=3, label=f"{reference}")
         for _, r in g.iterrows():
             y, lo, hi = row_of[r["a"]], r["lo"], r["hi"]
             if lo is None or hi is None or not (np.isfinite(lo) and np.isfinite(hi)):
                 ax.plot([r["diff"]], [y], "o", color="tab:gray")
                 continue
-            colour = "tab:orange" if lo <= 0 <= hi else "tab:blue"
+            colour = "tab:orange" if lo <= 0 <= hi else "tab:blue" if hi < 0 else "tab:green"
             ax.errorbar([r["diff"]], [y], xerr=[[r["diff"] - lo], [hi - r["diff"]]], fmt="o", color=colour,
                         capsize=3, lw=1.6)
         n = f", {int(g['users'].max())} users" if "users" in g else ""
         level = f" {float(g['mean_b'].iloc[0]):.3f}" if "mean_b" in g and pd.notna(g["mean_b"].iloc[0]) else ""
-        ax.set_title(f"{group} users{n}\nbest: {best}{level}", fontsize=9)
-        ax.set_xlabel(f"{metric} − best's (paired 95% interval)", fontsize=8)
+        ax.set_title(f"{group}{group_word}{n}\n{reference}: {best}{level}", fontsize=9)
+        ax.set_xlabel(f"{metric} − {reference}'s (paired 95% interval)", fontsize=8)
         ax.xaxis.set_major_locator(plt.MaxNLocator(4))
         ax.grid(axis="x", alpha=0.3)
     axes[0][0].set_yticks(range(len(order)), order)
     axes[0][0].invert_yaxis()
-    handles = [plt.Line2D([], [], marker="*", ls="", color="tab:green", markersize=11, label="the group's best"),
+    handles = [plt.Line2D([], [], marker="*", ls="", color="tab:green", markersize=11, label=f"the group's {reference}"),
                plt.Line2D([], [], marker="o", color="tab:orange", label="tied with it (interval covers 0)"),
                plt.Line2D([], [], marker="o", color="tab:blue", label="below it")]
-    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    if (df["lo"].astype(float) > 0).any():
+        handles.append(plt.Line2D([], [], marker="o", color="tab:green", label="above it"))
+    fig.legend(handles=handles, loc="lower center", ncol=len(handles), fontsize=8, frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.07, 1, 1))

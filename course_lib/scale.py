@@ -61,6 +61,43 @@ class ClusterInfo:
 
 
 _INFO: ClusterInfo | None = None
+NATIVE_LOG_LEVEL = "fatal"  # level of Ray's C++ logs unless RAY_BACKEND_LOG_LEVEL is set
+
+
+@contextmanager
+def _native_stderr_muted():
+    """File descriptor 2 points at /dev/null while Ray starts: its C++ side prints notices there (the log level it
+    read, for one) that Python's logging cannot silence and a notebook shows in red. Exceptions still propagate."""
+    import sys
+
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real fd 2 (an embedded interpreter): nothing to mute
+        saved = None
+    if saved is None:
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def shown_info(info: ClusterInfo) -> dict:
+    """``info`` as a dict fit to show or share: a local cluster's address is this machine's network address, so its
+    host is written "this machine" (the port stays); a remote address is what you typed and stays as it is."""
+    if not isinstance(info, ClusterInfo):
+        raise TypeError(f"info must be the ClusterInfo that scale.connect() returns, got {type(info).__name__}")
+    out = {f: getattr(info, f) for f in info.__dataclass_fields__}
+    if info.started_here and info.address:
+        port = info.address.rsplit(":", 1)[-1] if ":" in info.address else ""
+        out["address"] = f"this machine:{port}" if port else "this machine"
+    return out
 
 
 def _parse_address(address: str) -> tuple[str, int]:
@@ -115,13 +152,18 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, object_s
         target = None
     source = "address" if address not in (None, "local") else "RAY_ADDRESS"
     quiet = dict(log_to_driver=False, configure_logging=False)  # worker logs: /tmp/ray/session_latest/logs
+    # Ray's C++ notices (e.g. core_worker.cc on actors that may restart) go to the driver's stderr, which a notebook
+    # shows in red; errors still arrive as Python exceptions. Set RAY_BACKEND_LOG_LEVEL yourself to see them.
+    os.environ.setdefault("RAY_BACKEND_LOG_LEVEL", NATIVE_LOG_LEVEL)
     if target is None:
         auth = logging.getLogger("ray._private.authentication.authentication_token_setup")
         level = auth.level
         auth.setLevel(logging.ERROR)  # its notice that a local cluster uses token authentication (Ray's default)
         try:
-            ctx = ray.init(num_cpus=num_cpus, include_dashboard=dashboard,
-                           object_store_memory=None if object_store_mb is None else object_store_mb * 2**20, **quiet)
+            with _native_stderr_muted():
+                ctx = ray.init(num_cpus=num_cpus, include_dashboard=dashboard,
+                               object_store_memory=None if object_store_mb is None else object_store_mb * 2**20,
+                               **quiet)
         finally:
             auth.setLevel(level)
         _INFO = _describe(ray, ctx.address_info.get("address", "") or "", started_here=True,
@@ -139,7 +181,8 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, object_s
                 "Start it with `ray start --head` on that machine and check the host and port it prints, "
                 "or call connect() with no address (and RAY_ADDRESS unset) for a local cluster.")
     try:
-        ctx = ray.init(address=target, **quiet)
+        with _native_stderr_muted():
+            ctx = ray.init(address=target, **quiet)
     except ConnectionError as e:
         raise ConnectionError(f"cannot join the Ray cluster at {target!r} ({source}): {str(e).splitlines()[0]}") \
             from None

@@ -523,3 +523,16 @@ def test_generation_stops_at_the_stop_string_spending_no_tokens_past_it(tiny_lla
 def test_a_gguf_path_that_does_not_exist_is_named(tmp_path):
     with pytest.raises(L.LLMNotAvailableError, match="GGUF file .*missing.gguf.* not found"):
         L.LLM(str(tmp_path / "missing.gguf"))
+
+
+def test_a_cached_step_still_states_what_it_cost_when_it_ran():
+    from course_lib.llm import GenerationStats
+
+    all_cached = GenerationStats(prompts=16, cached=16, seconds=0.04, cached_seconds=90.2)
+    assert all_cached.cost_text() == ("took 90.2 s of generation when it ran (16 of 16 read from the cache now, "
+                                      "0.0 s)")
+    some = GenerationStats(prompts=4, cached=3, generated=1, seconds=2.0, cached_seconds=6.5)
+    assert some.cost_text("scoring") == ("took 8.5 s of scoring: 2.0 s now for 1 prompt(s), 6.5 s when the 3 cached "
+                                         "one(s) ran")
+    assert GenerationStats(prompts=2, generated=2, seconds=3.0).cost_text() == (
+        "took 3.0 s of generation (2 prompt(s), none from the cache)")

@@ -124,3 +124,18 @@ def test_rates_draw_one_bar_per_group_and_series_with_its_interval(close_figures
     assert any(list(line.get_xdata()) == [0.9, 0.9] for line in ax.lines)  # the target line
     with pytest.raises(ValueError, match="lo"):
         plots.plot_rates(df.drop(columns="lo"), "method")
+
+
+def test_paired_by_group_names_its_reference_and_draws_gains_green(close_figures):
+    import matplotlib.colors as mcolors
+
+    df = pd.DataFrame({"group": ["ndcg", "ndcg"], "a": ["tier-aware", "multi-interest"],
+                       "b": ["single vector", "single vector"], "diff": [0.05, -0.01], "lo": [0.02, -0.03],
+                       "hi": [0.08, 0.01]})
+    fig = plots.plot_paired_by_group(df, "difference", reference="reference", group_word="")
+    ax = fig.axes[0]
+    assert ax.get_title().startswith("ndcg\nreference: single vector")
+    assert "− reference's" in ax.get_xlabel()
+    colours = {round(c.lines[0].get_xdata()[0], 3): c.lines[0].get_color() for c in ax.containers}
+    assert mcolors.same_color(colours[0.05], "tab:green") and mcolors.same_color(colours[-0.01], "tab:orange")
+    assert "above it" in [t.get_text() for t in fig.legends[0].get_texts()]

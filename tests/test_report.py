@@ -134,7 +134,7 @@ def check_reader_page(html: Path, dataset: str, machine: list):
 @pytest.mark.notebook
 def test_fast_report_on_the_shop(tmp_path):
     paths = report.run_report(tmp_path / "shop", "shop", params={"FAST": True})
-    m = check_metrics(paths["metrics"], "shop")
+    m = check_metrics(paths["metrics"], "shop", extra_methods=("content (text only)",))  # pictures fused: both spaces
     assert m["tier_recovery"]["all"]["core found as core"] > 0.2
     assert m["config"]["data_dir"] == "data/shop"
     assert paths["html"].stat().st_size > 50_000

@@ -120,6 +120,26 @@ def test_index_bad_input_is_one_line():
         scale.build_index(np.full((3, 4), np.nan), "exact")
 
 
+def test_shown_info_hides_a_local_clusters_host_but_not_a_typed_address():
+    local = scale.ClusterInfo("10.1.2.3:6379", True, 1, 2.0, 0.0, None)
+    shown = scale.shown_info(local)
+    assert shown["address"] == "this machine:6379" and "10.1.2.3" not in str(shown)
+    assert shown["cpus"] == 2.0 and local.address == "10.1.2.3:6379"  # the info itself is unchanged
+    remote = scale.ClusterInfo("head-node:6379", False, 3, 48.0, 2.0, None)
+    assert scale.shown_info(remote)["address"] == "head-node:6379"
+    with pytest.raises(TypeError, match="info must be the ClusterInfo"):
+        scale.shown_info({"address": "x"})
+
+
+def test_native_stderr_is_muted_only_while_ray_starts(capfd):
+    os.write(2, b"before\n")
+    with scale._native_stderr_muted():
+        os.write(2, b"native notice\n")  # what Ray's C++ side prints at start
+    os.write(2, b"after\n")
+    err = capfd.readouterr().err
+    assert "before" in err and "after" in err and "native notice" not in err
+
+
 def test_synthetic_vectors_are_unit_seeded_and_near_their_base():
     base = _clustered(50, 16, 0)
     a = scale.synthetic_vectors(1000, base, seed=1, chunk=300)
