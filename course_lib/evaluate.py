@@ -265,6 +265,31 @@ class Evaluation:
         ref = wide[method]
         return [m for m in self.methods if m != method and m in wide and np.allclose(wide[m], ref, equal_nan=True)]
 
+    def join(self, other: "Evaluation") -> "Evaluation":
+        """This run's methods and ``other``'s in one :class:`Evaluation`, for pairing them: both must come from
+        the same split, task and ``k`` (the same users in each group). Use it to add a reference that must not take
+        part in this run's own tables (the generator oracle: never the "best" method, never tuned)."""
+        if not isinstance(other, Evaluation):
+            raise TypeError(f"other must be an Evaluation (from evaluate(...)), got {type(other).__name__}")
+        if (other.k, other.task) != (self.k, self.task):
+            raise ValueError(f"other was scored with k={other.k}, task={other.task!r}; this run with k={self.k}, "
+                             f"task={self.task!r}: evaluate both on the same split with the same k and task")
+        mine = self.per_user.drop_duplicates("user").set_index("user")["group"]
+        theirs = other.per_user.drop_duplicates("user").set_index("user")["group"]
+        if not mine.sort_index().equals(theirs.sort_index()):
+            raise ValueError(f"other scored {len(theirs)} users, this run {len(mine)} (or their groups differ): "
+                             "evaluate both on the same split, train and test")
+        clash = sorted(set(self.methods) & set(other.methods))
+        if clash:
+            raise ValueError(f"both runs have the method(s) {clash}: rename one before joining")
+        return Evaluation(per_user=pd.concat([self.per_user, other.per_user], ignore_index=True),
+                          beyond=pd.concat([self.beyond, other.beyond]),
+                          by_bucket=pd.concat([self.by_bucket, other.by_bucket]), k=self.k, task=self.task,
+                          lists={**self.lists, **other.lists}, fallbacks={**self.fallbacks, **other.fallbacks},
+                          users=dict(self.users), unreachable_share=self.unreachable_share,
+                          constant_rows={**self.constant_rows, **other.constant_rows},
+                          models={**self.models, **other.models})
+
 
 def _relevance(task: str, test_rows: dict, seen: dict, users: list):
     """Per user: (relevant item rows, rows to hide from the list) under ``task``."""

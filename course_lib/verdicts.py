@@ -75,7 +75,8 @@ def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str
                      fused: str | None = None, cold_start: str | None = None, metric: str = "ndcg",
                      n_boot: int = N_BOOT, seed: int = C.SEED, *, tfidf: str | None = None,
                      tiered: str | None = None, untiered: str | None = None, tier_users: dict | None = None,
-                     larger: str | None = None, oracle: str | None = None, reasons: dict | None = None) -> pd.DataFrame:
+                     larger: str | None = None, oracle: str | None = None, reasons: dict | None = None,
+                     not_run: dict | None = None) -> pd.DataFrame:
     """The article's claims (§3.3.1 and §5's 依赖大模型性能) judged by this run, each with its paired evidence.
 
     Methods are named as in ``ev``: ``content`` is the article's method (content from language-model vectors) and
@@ -84,10 +85,11 @@ def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str
     (what reads new users' own words; default ``content``), ``tiered``/``untiered`` with ``tier_users`` (from
     :func:`tier_test_users`), ``larger`` (``content`` with a bigger encoder), ``oracle`` (the generator's own
     probabilities: the ``ceiling`` column, its mean on the same users). ``reasons``: ``{claim key or 中文: why the
-    data cannot test it}``. Columns: :data:`COLUMNS` (``users``, ``difference``, ``lo``, ``hi`` as numbers)."""
+    data cannot test it}`` (verdict *not testable here*); ``not_run``: ``{claim key or 中文: how to run it}``, said
+    in the evidence of a claim the run left out (verdict *not run*). Columns: :data:`COLUMNS` (``users``, ``difference``, ``lo``, ``hi`` as numbers)."""
     if not isinstance(ev, Evaluation):
         raise TypeError(f"ev must be an Evaluation (from evaluate(...)), got {type(ev).__name__}")
-    reasons = dict(reasons or {})
+    reasons, not_run = dict(reasons or {}), dict(not_run or {})
     k, cs = ev.k, cold_start or content
     has_pop = "popularity" in ev.methods
     tier_users = tier_users or {}
@@ -123,8 +125,10 @@ def article_verdicts(ev: Evaluation, content: str, collaborative: str, text: str
             continue
         if a is None or b is None or (needs_users and sel["users"] is None):
             missing = [n for n, v in (("first", a), ("second", b)) if v is None]
-            lack = "tier_users" if not missing else "a method for it"
-            rows.append({**row, "evidence": f"not in this run (it has no {lack})", "verdict": "not run"})
+            lack = "list of the users it concerns (tier_users)" if not missing else "method for it"
+            how = not_run.get(key, not_run.get(zh))
+            rows.append({**row, "evidence": f"not in this run (it has no {lack})" + (f": {how}" if how else ""),
+                         "verdict": "not run"})
             continue
         kw = {"metric": metric, **sel}
         p = ev.compare(a, b, n_boot=n_boot, seed=seed, **kw)

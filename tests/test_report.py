@@ -68,7 +68,7 @@ def check_metrics(path: Path, dataset: str, k: int = 10, extra_methods: tuple = 
     assert m["schema_version"] == 2 and m["config"]["dataset"] == dataset and m["k"] == k
     assert m["task"] == m["config"]["task"] == "discovery" and m["config"]["split"] == "global"
     assert list(m["methods"]) == ["random", "popularity", "item-kNN", "EASE", "content", "hybrid", "multi-interest",
-                               "tier-aware", *extra_methods]
+                               "tier-aware", "TF-IDF", *extra_methods]
     assert set(m["metrics"]) == {"precision", "recall", "ndcg", "map", "mrr", "hit_rate", "auc"}
     assert set(m["segments"]) <= {"cold", "tail", "torso", "head"} and m["groups"] == ["all", "returning", "new"]
     u = m["users"]
@@ -89,8 +89,13 @@ def check_metrics(path: Path, dataset: str, k: int = 10, extra_methods: tuple = 
     assert {p["verdict"] for p in paired} <= {"tied", "too few users"} | {f"{p['a']} better" for p in paired} | {
         f"{p['b']} better" for p in paired}
     assert {v["claim (中文)"] for v in m["verdicts"]} >= {"覆盖长尾用户", "新物品推荐", "多模态融合", "个性化推荐", "冷启动用户"}
-    assert all(v["verdict"] in ("supported", "refuted", "mixed (tied)", "not testable here")
+    assert all(v["verdict"] in ("supported", "refuted", "mixed (tied)", "not testable here", "not run")
                or re.fullmatch(r"too few users to judge \(\d+\)", v["verdict"]) for v in m["verdicts"]), m["verdicts"]
+    by_claim = {v["claim (中文)"]: v for v in m["verdicts"]}
+    # a method the run left out is "not run", saying how to run it; "not testable" only for a reason in the data
+    assert by_claim["依赖大模型性能"]["verdict"] == "not run" and "LARGER_MODEL" in by_claim["依赖大模型性能"]["evidence"]
+    for claim in ("新物品推荐 (vs TF-IDF)", "冷启动用户 (vs TF-IDF)"):  # TF-IDF runs in every report
+        assert by_claim[claim]["verdict"] != "not run", by_claim[claim]
     assert m["headlines"][0].startswith("Task: **discovery**")
     assert [f["method"] for f in m["fidelity"]] == ["content", "item-kNN", "EASE"]  # explanations, tested (08)
     for f in m["fidelity"]:

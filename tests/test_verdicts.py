@@ -108,3 +108,37 @@ def test_tier_test_users_reads_truth_only_to_choose_users():
     assert got == {"emerging": ["u1"], "fading": ["u1", "u3"]}  # u2's test item is not its emerging tea; u4 untested
     with pytest.raises(ValueError, match="items is missing column"):
         tier_test_users(truth, test, items.drop(columns=[C.SUBCATEGORY]))
+
+
+def test_a_claim_left_out_says_how_to_run_it():
+    ev, _ = _evaluation()
+    v = article_verdicts(ev, "content", "EASE", n_boot=100, tiered="tiered", untiered="untiered",
+                         not_run={"larger model": 'set LARGER_MODEL="all-mpnet-base-v2"'}).set_index("claim (中文)")
+    assert v.loc["依赖大模型性能", "verdict"] == "not run"
+    assert v.loc["依赖大模型性能", "evidence"] == ('not in this run (it has no method for it): '
+                                              'set LARGER_MODEL="all-mpnet-base-v2"')
+    assert v.loc["兴趣分层 (fading)", "evidence"] == ("not in this run (it has no list of the users it concerns "
+                                                 "(tier_users))")
+
+
+def test_join_pairs_a_reference_scored_apart():
+    ev, _ = _evaluation()
+    pu = ev.per_user
+    main = Evaluation(pu[pu["method"] != "oracle"].reset_index(drop=True), pd.DataFrame(index=["x"]),
+                      pd.DataFrame(index=["x"]), 10)
+    ref = Evaluation(pu[pu["method"] == "oracle"].reset_index(drop=True), pd.DataFrame(index=["oracle"]),
+                     pd.DataFrame(index=["oracle"]), 10)
+    both = main.join(ref)
+    assert both.methods == main.methods + ["oracle"] and "oracle" not in main.methods
+    p = both.compare("oracle", "EASE", n_boot=100)
+    wide = pu.pivot(index="user", columns="method", values="ndcg")
+    assert p.n == 200 and p.diff == pytest.approx((wide["oracle"] - wide["EASE"]).mean())
+    with pytest.raises(ValueError, match="both runs have the method"):
+        both.join(ref)
+    with pytest.raises(ValueError, match="k=5"):
+        main.join(Evaluation(ref.per_user, ref.beyond, ref.by_bucket, 5))
+    fewer = Evaluation(ref.per_user.iloc[:50], ref.beyond, ref.by_bucket, 10)
+    with pytest.raises(ValueError, match="other scored 50 users"):
+        main.join(fewer)
+    with pytest.raises(TypeError, match="other must be an Evaluation"):
+        main.join(ref.per_user)
