@@ -5,6 +5,7 @@
                                 [--with-code]
     python -m course_lib report ... --param NAME=V1,V2,... --out DIR     (a sweep: one report per value, compared)
     python -m course_lib compare RUN_A RUN_B [...] [--out DIR] [--metric ndcg ...] [--group all|returning|new]
+    python -m course_lib compare --verdicts RUN_A RUN_B [...]   (the article's claims side by side, any datasets)
     python -m course_lib edition student OUT      (the notebooks without solutions, exercise outputs cleared)
     python -m course_lib grade SUBMISSIONS/ --out grades.csv [--timeout SECONDS]
 
@@ -45,6 +46,8 @@ def main(argv=None) -> int:
     cp.add_argument("--out", help="folder to write compare.html into (default: print only)")
     cp.add_argument("--metric", action="append", help="per-user metric to compare, repeatable (default: ndcg, recall)")
     cp.add_argument("--group", default="all", help="users to compare on: all, returning or new (default: all)")
+    cp.add_argument("--verdicts", action="store_true",
+                    help="show the article's claims of each run side by side instead (runs of different datasets too)")
     ed = sub.add_parser("edition", help="write the student edition: solutions removed, exercise outputs cleared")
     ed.add_argument("kind", choices=["student"], help="the edition to write (student)")
     ed.add_argument("out", help="a new or empty folder, or an edition written before (replaced)")
@@ -104,8 +107,20 @@ def main(argv=None) -> int:
 
 
 def _compare(args, t0) -> int:
-    from .compare import RunFolderError, compare_runs, write_html
+    from .compare import RunFolderError, compare_runs, verdicts_side_by_side, write_html
 
+    if args.verdicts:
+        import pandas as pd
+
+        try:
+            table = verdicts_side_by_side(args.runs)
+        except RunFolderError as e:
+            print(f"error: {e}", file=sys.stderr)
+            return 2
+        with pd.option_context("display.width", 250, "display.max_columns", 50, "display.max_colwidth", 80):
+            print(table.to_string())
+        print(f"done in {time.perf_counter() - t0:.1f} s")
+        return 0
     try:
         out = report._output_folder(args.out) if args.out else None
         comparison = compare_runs(args.runs, metrics=args.metric or ("ndcg", "recall"), group=args.group)

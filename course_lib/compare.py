@@ -205,6 +205,28 @@ def compare_runs(folders, metrics=("ndcg", "recall"), group: str = "all", n_boot
                       _paired_table(runs, metrics, group, n_boot, seed, notes), notes)
 
 
+def verdicts_side_by_side(folders, labels=None) -> pd.DataFrame:
+    """The article's claims as two or more report runs judged them (any datasets: the shop beside MovieLens-100k),
+    one row per claim, per run its users, paired difference with its interval, and verdict. The definitions are the
+    same in every run, because one function (``verdicts.article_verdicts``) made each table; this only reads the
+    runs' ``metrics.json``. A run is labelled by its dataset when the datasets differ, else by its folder."""
+    from .verdicts import side_by_side
+
+    folders = [Path(f) for f in folders]
+    if len(folders) < 2:
+        raise RunFolderError(f"--verdicts needs two or more run folders, got {len(folders)}")
+    runs = [load_run(f, label) for f, label in zip(folders, list(labels) if labels is not None else _labels(folders))]
+    by_dataset = len({r.dataset for r in runs}) == len(runs)
+    tables = {}
+    for r in runs:
+        t = pd.DataFrame(r.info.get("verdicts") or [])
+        if t.empty:
+            raise RunFolderError(f"{display_path(r.folder, r.label)}/metrics.json has no verdicts; run the report again")
+        t[["difference", "lo", "hi"]] = t[["difference", "lo", "hi"]].astype(float)  # null in JSON: NaN here
+        tables[r.dataset if by_dataset else r.label] = t
+    return side_by_side(tables)
+
+
 def _labels(folders: list[Path]) -> list[str]:
     names = [f.name or str(f) for f in folders]
     if len(set(names)) == len(names):

@@ -38,8 +38,10 @@ CLAIMS = (
 
 
 def _verdict(p: PairedDiff | None, better: str) -> str:
-    if p is None or p.n == 0 or not np.isfinite(p.lo):
+    if p is None or p.n == 0:
         return "not testable here"
+    if not np.isfinite(p.lo):  # users, but too few for an interval (one user)
+        return f"too few users to judge ({p.n})"
     if p.n < MIN_USERS and p.lo <= 0 <= p.hi:
         return f"too few users to judge ({p.n})"
     if p.lo > 0:

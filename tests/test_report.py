@@ -182,5 +182,8 @@ def test_sweep_on_movielens_files_gives_two_reports_and_one_comparison(tmp_path)
         b = pu5[pu5["method"] == row["method"]].set_index("user")["ndcg"]
         assert row["difference"] == pytest.approx((a - b.reindex(a.index)).mean())
         assert row["lo"] <= row["difference"] <= row["hi"]
+    side = compare.verdicts_side_by_side([out / "K=5", out / "K=10"])  # same dataset: labelled by folder
+    assert side.loc["多模态融合", "K=5: verdict"] == "not testable (movielens-100k has no item pictures)"
+    assert side.loc["大模型辅助推荐", "K=10: users"] == runs[10]["verdicts"][0]["users"]
     assert "Paired differences against K=5" in r.stdout and "Paired differences against K=5" in " ".join(
         Page((out / "compare.html").read_text()).text)
