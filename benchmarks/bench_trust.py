@@ -26,6 +26,7 @@ from course_lib.catalogue import Catalogue  # noqa: E402
 from course_lib.data import load_shop, make_split  # noqa: E402
 from course_lib.data.shop import grounding_terms, label_words  # noqa: E402
 from course_lib.encode import TextEncoder  # noqa: E402
+from course_lib.data.shop import shop_fingerprint  # noqa: E402
 from course_lib.files import write_json  # noqa: E402
 from course_lib.profiles import description_profiles  # noqa: E402
 from course_lib.serving import MultiInterest, SlotPolicy  # noqa: E402
@@ -73,7 +74,8 @@ def main(argv=None) -> dict:
     out = {"command": f"python benchmarks/bench_trust.py --users {a.users} --template-users {a.template_users or a.users} "
                       f"--naming-users {a.naming_users or a.users} "
                       f"--model {a.model} --seed {a.seed}",
-           "users": len(users), "wall_seconds": round(time.perf_counter() - t0, 1), **res["summary"]}
+           "users": len(users), "wall_seconds": round(time.perf_counter() - t0, 1),
+           "data_fingerprint": shop_fingerprint(ds), **res["summary"]}
     print(res["benchmark"]["rates"].round(3).to_string())
     print(res["naming_accuracy"].round(3).to_string())
     print(res["simulatability"].round(3).to_string())

@@ -127,8 +127,9 @@ def pooling_report(vectors: dict, labels, groups, k: int = 10, n_pairs: int = 30
     return pd.DataFrame(rows).set_index("embedding"), pd.concat(pairs, ignore_index=True)
 
 
-def interest_precision(user_vecs, item_vecs, user_interests, item_labels, k: int = 10) -> float:
-    """Share of each user's top-k items whose label is one of the user's true interests, averaged over users."""
+def interest_precision(user_vecs, item_vecs, user_interests, item_labels, k: int = 10, per_user: bool = False):
+    """Share of each user's top-k items whose label is one of the user's true interests, averaged over users
+    (``per_user=True``: the array of each user's share, for a paired comparison)."""
     from .rank import top_k
 
     user_vecs = checks.matrix("user_vecs", user_vecs)
@@ -142,4 +143,5 @@ def interest_precision(user_vecs, item_vecs, user_interests, item_labels, k: int
     item_labels = _labels("item_labels", item_labels, len(item_vecs))
     k = checks.integer("k", k, min=1, max=len(item_vecs))
     _, idx = top_k(user_vecs, item_vecs, k)
-    return float(np.mean([np.isin(item_labels[row], list(s)).mean() for row, s in zip(idx, user_interests)]))
+    shares = np.array([np.isin(item_labels[row], list(s)).mean() for row, s in zip(idx, user_interests)])
+    return shares if checks.boolean("per_user", per_user) else float(shares.mean())

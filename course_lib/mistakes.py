@@ -169,17 +169,28 @@ def stop_word_effect(encoder, texts, stop_words) -> pd.DataFrame:
                          "cosine(full, stripped)": (full_v * strip_v).sum(1)})
 
 
-def stop_word_sentence(effect: pd.DataFrame, retrieval: dict | None = None) -> str:
-    """Summarise :func:`stop_word_effect` (and optionally ``{"full": x, "stripped": y}`` of a retrieval measure)."""
+def stop_word_sentence(effect: pd.DataFrame, retrieval: dict | None = None, n_boot: int = 1000, seed: int = 0) -> str:
+    """Summarise :func:`stop_word_effect`, and optionally a retrieval measure ``{"full": ..., "stripped": ...}``:
+    per-user arrays (the same users, in the same order) are compared **paired**, with a bootstrap interval, and the
+    sentence says *helps*, *hurts* or *no measurable difference*; two plain numbers are only reported."""
     lost = 1 - effect["tokens stripped"].sum() / effect["tokens"].sum()
     cos = effect["cosine(full, stripped)"]
     s = (f"Stripping stop words removes {lost:.0%} of the tokens the transformer reads and moves each sentence's "
-         f"vector: cosine with the original from {cos.min():.3f} to {cos.max():.3f}.")
-    if retrieval is not None:
-        full, stripped = retrieval["full"], retrieval["stripped"]
-        s += (f" On retrieval it {'helps' if stripped > full else 'does not help'}: {stripped:.3f} stripped against "
-              f"{full:.3f} with the whole sentence.")
-    return s
+         f"vector: its cosine with the original ranges from {cos.min():.3f} to {cos.max():.3f} across sentences.")
+    if retrieval is None:
+        return s
+    full, stripped = np.asarray(retrieval["full"], float), np.asarray(retrieval["stripped"], float)
+    if full.ndim == 0:
+        return s + f" On retrieval: {float(stripped):.3f} stripped against {float(full):.3f} with the whole sentence."
+    if full.shape != stripped.shape or len(full) < 2:
+        raise ValueError(f"retrieval['full'] and retrieval['stripped'] must be per-user arrays of one length (>= 2), "
+                         f"got {full.shape} and {stripped.shape}")
+    from .evaluate import paired_ci
+
+    d, lo, hi = paired_ci(stripped, full, n_boot=n_boot, seed=seed)
+    word = "helps" if lo > 0 else "hurts" if hi < 0 else "makes no measurable difference"
+    return s + (f" On retrieval it {word}: {stripped.mean():.3f} stripped against {full.mean():.3f} with the whole "
+                f"sentence, paired over {len(full)} users: {d:+.3f} [{lo:+.3f}, {hi:+.3f}].")
 
 
 # ---- an uninformative cold-start sentence ------------------------------------------------------------------
@@ -204,17 +215,24 @@ def description_signal(query_vecs, item_vecs, item_labels, k: int = 10) -> pd.Da
 
 
 def cold_sentence_verdict(signal: pd.DataFrame, reference: pd.DataFrame, sentence: str) -> str:
-    """Compare one sentence's :func:`description_signal` row with those of real descriptions and say what to serve."""
+    """Compare one sentence's :func:`description_signal` row with those of real descriptions and say what to serve.
+
+    The rule: a sentence names no interest when its spread is below the real descriptions' 5th percentile, **or**
+    its top list spans more kinds than 90% of theirs (a list scattered over the catalogue). Real descriptions include
+    vague ones, so either test alone misses some; the two together are a shop's heuristic, not a proof."""
     spread = float(signal["spread"].iloc[0])
     kinds_col = [c for c in signal.columns if c.startswith("kinds in top")][0]
+    kinds = int(signal[kinds_col].iloc[0])
     below = float((reference["spread"] > spread).mean())
     floor = float(reference["spread"].quantile(0.05))
-    serve = "popularity, as for a user who wrote nothing" if spread < floor else "its own list"
+    cap = float(reference[kinds_col].quantile(0.9))
+    low, scattered = spread < floor, kinds > cap
+    serve = "popularity, as for a user who wrote nothing" if low or scattered else "its own list"
     return (f"{sentence!r}: spread {spread:.3f}, lower than that of {below:.0%} of the {len(reference)} real "
-            f"descriptions (their median {reference['spread'].median():.3f}); its top list spans "
-            f"{int(signal[kinds_col].iloc[0])} kinds (real descriptions: median {reference[kinds_col].median():.0f}). "
-            f"{'Below' if spread < floor else 'Not below'} the real descriptions' 5th percentile ({floor:.3f}): "
-            f"it should get {serve}.")
+            f"descriptions (their median {reference['spread'].median():.3f}, 5th percentile {floor:.3f}: "
+            f"{'below' if low else 'not below'}); its top list spans {kinds} kinds (real descriptions: median "
+            f"{reference[kinds_col].median():.0f}, 90th percentile {cap:.0f}: {'more' if scattered else 'not more'}). "
+            f"By the rule (either test) it should get {serve}.")
 
 
 # ---- why a 22M-parameter model stands in for "the large model" -------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import sparse
 
 from . import constants as C
 from .catalogue import Catalogue, require_catalogue
@@ -71,8 +72,9 @@ def history_profiles(interactions: pd.DataFrame, catalogue: Catalogue, users=Non
     urow = interactions[C.USER].map(pos)
     keep = urow.notna().to_numpy()
     ur = urow[keep].to_numpy(dtype=np.int64)
-    out = np.zeros((len(users), vecs.shape[1]), dtype=np.float64)
-    np.add.at(out, ur, vecs[rows[keep]] * w[keep, None])
+    # user x item weights (repeats summed), then one matrix product: never an events x dimensions array
+    weights = sparse.csr_matrix((w[keep], (ur, rows[keep])), shape=(len(users), len(vecs)))
+    out = np.asarray(weights @ vecs.astype(np.float64))
     totals = np.bincount(ur, weights=w[keep], minlength=len(users))
     has = totals > 0
     out[has] /= totals[has, None]

@@ -354,9 +354,9 @@ def test_on_the_shop_no_relevant_item_is_unreachable_under_discovery(shop):
     cat = Catalogue.from_items(shop.items)
     split = make_split(shop.interactions, "global", 0.2)
     oracle = {"oracle": _Oracle(split.test, cat)}
-    k = 50  # long enough for every user's relevant items
+    k = int(split.test.groupby(C.USER)[C.ITEM].nunique().max())  # long enough for every user's relevant items
     disc = evaluate(oracle, split.train, split.test, cat, k, with_auc=False)
     assert disc.per_user["recall"].min() == 1.0  # every relevant item can be reached by some list
     masked = evaluate(oracle, split.train, split.test, cat, k, task="masked-but-counted", with_auc=False)
-    assert masked.per_user["recall"].min() == 0.0 and masked.unreachable_share > 0.2  # the mistake: repeats unreachable
+    assert masked.per_user["recall"].min() == 0.0 and masked.unreachable_share > 0.1  # the mistake: repeats unreachable
     assert disc.users["excluded"] == masked.users["evaluated"] - disc.users["evaluated"] > 0

@@ -38,7 +38,10 @@ def test_terms_add_up_to_the_score(setup, make):
         assert sum(c.share for c in exp.contributions) == pytest.approx(1.0)
         seen = set(train.loc[train[C.USER] == user, C.ITEM])
         assert {c.item_id for c in exp.contributions} <= seen  # only the user's own history is ever cited
-        assert exp.sentence.startswith("Because you") and exp.cited()[0].title in exp.sentence
+        if exp.cited():
+            assert exp.sentence.startswith("Because you") and exp.cited()[0].title in exp.sentence
+        else:  # a long history where no item reaches 5% of the score: the sentence says so instead of citing one
+            assert max(c.share for c in exp.contributions) < 0.05 and "no single item" in exp.sentence
 
 
 def test_multi_interest_names_the_interest_and_decomposes_its_cosine(setup):

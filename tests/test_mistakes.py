@@ -69,7 +69,15 @@ def test_stop_words_and_description_signal_on_hand_cases(tiny_bert):
     eff = mistakes.stop_word_effect(TextEncoder(tiny_bert, cache=False), ["I do not like red shoes"], ENGLISH_STOP_WORDS)
     assert eff["tokens stripped"].iloc[0] < eff["tokens"].iloc[0] and -1 <= eff["cosine(full, stripped)"].iloc[0] <= 1
     s = mistakes.stop_word_sentence(eff, {"full": 0.5, "stripped": 0.4})
-    assert "does not help: 0.400 stripped against 0.500" in s
+    assert "On retrieval: 0.400 stripped against 0.500" in s and "helps" not in s  # two numbers: no verdict
+    rng = np.random.default_rng(0)
+    full = rng.uniform(0, 1, 200)
+    assert "it hurts" in mistakes.stop_word_sentence(eff, {"full": full, "stripped": full - 0.1}, n_boot=200)
+    assert "it helps" in mistakes.stop_word_sentence(eff, {"full": full, "stripped": full + 0.1}, n_boot=200)
+    tied = mistakes.stop_word_sentence(eff, {"full": full, "stripped": full + rng.normal(0, 0.1, 200)}, n_boot=200)
+    assert "no measurable difference" in tied and "paired over 200 users" in tied
+    with pytest.raises(ValueError, match="per-user arrays of one length"):
+        mistakes.stop_word_sentence(eff, {"full": full, "stripped": full[:5]})
 
     items = np.array([[1, 0], [0.9, 0.1], [0, 1], [0.1, 0.9]])
     sig = mistakes.description_signal(np.array([[1.0, 0.0], [1.0, 1.0]]), items, ["a", "a", "b", "b"], k=2)
@@ -113,3 +121,13 @@ def test_evaluation_sentences_on_the_shop(shop):
         ev.per_user.query("group == 'returning' and method == 'EASE'")["recall"].mean())  # top-10 share = recall@10
     assert p.loc["EASE", "AUC"] == pytest.approx(ret["EASE"], abs=1e-4)
     assert p.loc["EASE", "NDCG@10"] == pytest.approx(ev.per_user.query("group == 'returning' and method == 'EASE'")["ndcg"].mean())
+
+
+def test_cold_sentence_rule_catches_a_scattered_list_even_with_a_normal_spread():
+    ref = pd.DataFrame({"best cosine": 0.5, "spread": np.linspace(0.1, 0.5, 100),
+                        "kinds in top 10": np.r_[np.full(90, 3), np.full(10, 6)]})
+    scattered = pd.DataFrame({"best cosine": [0.4], "spread": [0.3], "kinds in top 10": [8]})
+    v = mistakes.cold_sentence_verdict(scattered, ref, "I am new to this platform.")
+    assert "not below" in v and "90th percentile 3: more" in v and "should get popularity" in v
+    focused = scattered.assign(**{"kinds in top 10": [2]})
+    assert "should get its own list" in mistakes.cold_sentence_verdict(focused, ref, "I like tents.")

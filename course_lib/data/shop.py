@@ -409,21 +409,22 @@ def oracle_scores(ds: Dataset, users, at) -> np.ndarray:
                             fix="Regenerate it with: python -m course_lib.data --out data/shop")
     arrays = _catalogue_arrays(ds.items, item_truth, cfg)
     users = [users] if isinstance(users, str) else list(users)
-    tiers_of = {u: g for u, g in ds.truth.groupby(C.USER)}
-    prefs = ds.user_truth.set_index(C.USER)
-    missing = [u for u in users if u not in tiers_of or u not in prefs.index]
+    tiers_of: dict = {}  # user -> tier -> interests, in the truth file's order (plain dicts: one pass, no per-user filter)
+    for u, interest, tier in zip(ds.truth[C.USER], ds.truth[C.INTEREST], ds.truth[C.TIER]):
+        tiers_of.setdefault(u, {t: [] for t in C.TIERS})[tier].append(interest)
+    ut = ds.user_truth
+    prefs = {u: (str(c), str(pr)) for u, c, pr in zip(ut[C.USER], ut["colour_pref"], ut["price_pref"])}
+    missing = [u for u in users if u not in tiers_of or u not in prefs]
     if missing:
         raise ValueError(f"users {missing[:3]} are not in the shop's ground truth; pass user ids of ds.users")
     u_at = _normalised_time([at], cfg)
     out = np.zeros((len(users), len(ds.items)))
     for r, u in enumerate(users):
-        g = tiers_of[u]
-        by_tier = {t: g.loc[g[C.TIER] == t, C.INTEREST].tolist() for t in C.TIERS}
+        by_tier = tiers_of[u]
         tiers = {"core": by_tier["core"][0], "secondary": by_tier["secondary"],
                  "emerging": (by_tier["emerging"] or [None])[0], "fading": (by_tier["fading"] or [None])[0]}
-        p = prefs.loc[u]
-        out[r] = _item_distribution(u_at, {"tiers": tiers, "colour_pref": str(p["colour_pref"]),
-                                           "price_pref": str(p["price_pref"])}, arrays, cfg)[0]
+        colour, price = prefs[u]
+        out[r] = _item_distribution(u_at, {"tiers": tiers, "colour_pref": colour, "price_pref": price}, arrays, cfg)[0]
     return out
 
 
@@ -490,6 +491,17 @@ def default_root() -> Path:
     if env:
         return Path(env) / "shop"
     return Path(__file__).resolve().parents[2] / "data" / "shop"
+
+
+def shop_fingerprint(ds: Dataset) -> str:
+    """A short hash of the shop's items and events (ids, texts, times): two results with the same fingerprint were
+    measured on the same data; a regenerated shop gives another one."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for frame in (ds.items[[C.ITEM, C.TEXT]], ds.interactions[[C.USER, C.ITEM, C.TIMESTAMP]]):
+        h.update(pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes())
+    return h.hexdigest()[:16]
 
 
 def load_shop(root: str | Path | None = None) -> Dataset:
