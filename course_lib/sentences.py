@@ -227,7 +227,7 @@ def index_reading(table: pd.DataFrame, k: int, pq_m: int, rerank: int) -> str:
 
     def describe(row):
         return (f"**{row['index']}** ({row['setting']}) finds {row[rec]:.1%} of the exact top-{k} in "
-                f"{row['ms per query']:.3f} ms per query, with {row['MiB']:,.0f} MiB and {row['build s']:.0f} s of "
+                f"{row['ms per query']:.3f} ms per query, with {row['MiB']:,.0f} MiB and {row['build s']:.1f} s of "
                 "build")
 
     ex, h, r = rows_of("exact").iloc[0], best_row("HNSW"), best_row("IVF-PQ + re-rank")
@@ -337,8 +337,8 @@ def profiler_reading(prof: pd.DataFrame, ndcg_by_query: dict, n_users: int, fell
            "0). ")
     if hitless:
         out += (f"No tail user got a test hit in the top {k} from the {' and '.join(hitless)} "
-                f"quer{'y' if len(hitless) == 1 else 'ies'} (NDCG 0 for every user), so an NDCG interval between "
-                "two such queries is [0, 0] by construction and says nothing about which is better. ")
+                f"quer{'y' if len(hitless) == 1 else 'ies'} (NDCG 0 for every user): on NDCG it found nothing to "
+                "compare, and two such queries would tie at [0, 0] by construction. ")
     return (out + f"{fell_back} of {n_users} LLM summaries fell back to the template ({fact_free} of them fact-free); "
             f"with {n_users} users, read the intervals, not the means.")
 

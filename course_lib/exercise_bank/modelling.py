@@ -97,9 +97,11 @@ def check_tier_rule(fn, tiered: dict, truth: pd.DataFrame, item_labels, users, c
     table = pd.DataFrame(rows).T
     print(table.round(4).to_string())
     mine, base = table.loc["your rule", "tier score"], table.loc["default rule", "tier score"]
-    verdict = ("your rule beats the default" if mine > base + 1e-9 else
-               "your rule ties the default" if abs(mine - base) <= 1e-9 else "the default rule is better")
-    print(f"On {len(users)} held-out users: {verdict} (tier score {mine:.4f} against {base:.4f}).")
+    verdict = ("your rule scores higher than the default" if mine > base + 1e-9 else
+               "your rule scores the same as the default" if abs(mine - base) <= 1e-9 else
+               "the default rule scores higher")
+    print(f"On {len(users)} held-out users: {verdict} (tier score {mine:.4f} against {base:.4f}; one number each, "
+          "no interval: a small gap may be noise).")
     return res
 
 
