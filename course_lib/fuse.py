@@ -125,8 +125,23 @@ def pca_project(x: np.ndarray, dim: int, fit_rows: np.ndarray | None = None, see
         if len(rows) < dim:
             raise ValueError(f"fit_rows selects {len(rows)} rows, fewer than dim={dim}: PCA needs at least dim rows")
         fit = a[rows]
-    z = PCA(n_components=dim, random_state=seed).fit(fit).transform(a)
-    return l2_normalize(z, "projected vectors")
+    key = (_digest(a), _digest(fit), dim, seed)  # a sweep over alpha projects the same vectors again and again
+    if key not in _PCA_MEMO:
+        if len(_PCA_MEMO) >= 8:
+            _PCA_MEMO.pop(next(iter(_PCA_MEMO)))
+        _PCA_MEMO[key] = l2_normalize(PCA(n_components=dim, random_state=seed).fit(fit).transform(a),
+                                      "projected vectors")
+    return _PCA_MEMO[key].copy()
+
+
+_PCA_MEMO: dict = {}  # (vectors, fit rows, dim, seed) -> projection: small, in memory only
+
+
+def _digest(a: np.ndarray) -> tuple:
+    import hashlib
+
+    a = np.ascontiguousarray(a)
+    return a.shape, str(a.dtype), hashlib.blake2b(a.view(np.uint8), digest_size=16).hexdigest()
 
 
 def fuse_by_projection(text, image, alpha: float = 0.5, dim: int = 128, seed: int = 0) -> np.ndarray:
