@@ -12,7 +12,7 @@ from course_lib.serving import SlotPolicy
 from course_lib.tiers import TierConfig
 
 CASES = [  # (config class, a bad change, what the message says)
-    (ShopConfig, {"n_items": 0}, "n_items must be >= 1"),
+    (ShopConfig, {"n_items": 0}, "n_items must be >= 26"),
     (ShopConfig, {"explore_frac": 1.5}, "explore_frac must be"),
     (ShopConfig, {"start": "someday"}, "start must be a date"),
     (TierConfig, {"half_life_days": 0}, "half_life_days must be > 0"),
