@@ -221,7 +221,8 @@ def verdicts_side_by_side(folders, labels=None) -> pd.DataFrame:
     for r in runs:
         t = pd.DataFrame(r.info.get("verdicts") or [])
         if t.empty:
-            raise RunFolderError(f"{display_path(r.folder, r.label)}/metrics.json has no verdicts; run the report again")
+            raise RunFolderError(f"{display_path(r.folder, r.label)}/metrics.json has no verdicts; run the "
+                                 "report again")
         t[["difference", "lo", "hi"]] = t[["difference", "lo", "hi"]].astype(float)  # null in JSON: NaN here
         tables[r.dataset if by_dataset else r.label] = t
     return side_by_side(tables)

@@ -409,7 +409,7 @@ def oracle_scores(ds: Dataset, users, at) -> np.ndarray:
                             fix="Regenerate it with: python -m course_lib.data --out data/shop")
     arrays = _catalogue_arrays(ds.items, item_truth, cfg)
     users = [users] if isinstance(users, str) else list(users)
-    tiers_of: dict = {}  # user -> tier -> interests, in the truth file's order (plain dicts: one pass, no per-user filter)
+    tiers_of: dict = {}  # user -> tier -> interests, in the truth file's order (one pass, no per-user filter)
     for u, interest, tier in zip(ds.truth[C.USER], ds.truth[C.INTEREST], ds.truth[C.TIER]):
         tiers_of.setdefault(u, {t: [] for t in C.TIERS})[tier].append(interest)
     ut = ds.user_truth
