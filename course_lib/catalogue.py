@@ -85,8 +85,8 @@ class Catalogue:
 
     def rows(self, ids: Iterable, what: str = "item ids") -> np.ndarray:
         """Rows of ``ids``; any unknown id raises, naming a few of them."""
-        ids = list(ids) if not isinstance(ids, (pd.Series, pd.Index, np.ndarray)) else np.asarray(ids, dtype=object)
-        out = self._id_index.get_indexer(np.asarray(ids, dtype=object)).astype(np.int64)  # -1: unknown id
+        ids = np.asarray(ids if isinstance(ids, (pd.Series, pd.Index, np.ndarray)) else list(ids), dtype=object)
+        out = self._id_index.get_indexer(ids).astype(np.int64)  # -1: unknown id
         if (out < 0).any():
             bad = [i for i, r in zip(ids, out) if r < 0]
             raise ValueError(f"{what}: {len(bad)} id(s) not in the catalogue, e.g. {bad[:3]}; "
@@ -100,8 +100,8 @@ class Catalogue:
 
     @cached_property
     def _id_index(self) -> pd.Index:
-        """The ids as a hash index (a vectorised ``row``); ids are unique, so it is exact."""
-        return pd.Index(np.asarray(list(self.row), dtype=object)[np.argsort(list(self.row.values()))])
+        """The ids as a hash index (a vectorised ``row``: row k is ``ids[k]``, and ids are unique)."""
+        return pd.Index(self.ids)
 
     @cached_property
     def id_order(self) -> np.ndarray:
